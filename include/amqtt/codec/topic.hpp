@@ -1,0 +1,67 @@
+#pragma once
+// Topic names, topic filters and matching [MQTT-4.7].
+
+#include <string_view>
+#include <system_error>
+
+#include "amqtt/codec/error.hpp"
+#include "amqtt/codec/utf8.hpp"
+
+namespace amqtt {
+
+// A topic name (what PUBLISH carries): 1..65,535 bytes of valid UTF-8 without wildcards
+// [MQTT-4.7.3-1], [MQTT-4.7.1-1], [MQTT-3.3.2-2].
+inline std::error_code validate_topic_name(std::string_view name) noexcept {
+  if (name.empty()) return codec_errc::empty_topic;
+  if (name.find_first_of("+#") != std::string_view::npos)
+    return codec_errc::wildcard_in_topic_name;
+  return validate_mqtt_string(name);
+}
+
+// A topic filter (what SUBSCRIBE/UNSUBSCRIBE carry): '+' fills a whole level [MQTT-4.7.1-3],
+// '#' fills a whole level and is last [MQTT-4.7.1-2]; non-empty [MQTT-4.7.3-1].
+inline std::error_code validate_topic_filter(std::string_view filter) noexcept {
+  if (filter.empty()) return codec_errc::empty_topic;
+  const std::size_t n = filter.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const char c = filter[i];
+    if (c != '+' && c != '#') continue;
+    const bool starts_level = i == 0 || filter[i - 1] == '/';
+    const bool ends_level = i + 1 == n || filter[i + 1] == '/';
+    if (!starts_level || !ends_level) return codec_errc::invalid_topic_filter;
+    if (c == '#' && i + 1 != n) return codec_errc::invalid_topic_filter;
+  }
+  return validate_mqtt_string(filter);
+}
+
+// True when topic name `name` matches topic filter `filter`. Both are assumed valid.
+// A filter starting with a wildcard does not match names starting with '$' [MQTT-4.7.2-1].
+inline bool topic_matches(std::string_view filter, std::string_view name) noexcept {
+  if (!name.empty() && name.front() == '$' && !filter.empty() &&
+      (filter.front() == '+' || filter.front() == '#'))
+    return false;
+  std::size_t f = 0, t = 0;
+  const std::size_t fn = filter.size(), tn = name.size();
+  for (;;) {
+    // Compare one level: filter level [f, fe), name level [t, te).
+    std::size_t fe = filter.find('/', f);
+    if (fe == std::string_view::npos) fe = fn;
+    std::size_t te = name.find('/', t);
+    if (te == std::string_view::npos) te = tn;
+    const std::string_view flevel = filter.substr(f, fe - f);
+    if (flevel == "#") return true;  // matches this level and everything below (and the parent)
+    if (flevel != "+" && flevel != name.substr(t, te - t)) return false;
+    const bool filter_done = fe == fn;
+    const bool name_done = te == tn;
+    if (filter_done && name_done) return true;
+    if (name_done) {
+      // "a/#" matches "a": the rest of the filter must be exactly "/#".
+      return filter.substr(fe) == "/#";
+    }
+    if (filter_done) return false;
+    f = fe + 1;
+    t = te + 1;
+  }
+}
+
+}  // namespace amqtt
