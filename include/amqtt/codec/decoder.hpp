@@ -49,7 +49,7 @@ struct decode_result {
 
 namespace detail {
 
-inline bool allowed_from(packet_type t, packet_direction d) noexcept {
+constexpr bool allowed_from(packet_type t, packet_direction d) noexcept {
   switch (d) {
     case packet_direction::any:
       return true;
@@ -65,7 +65,8 @@ inline bool allowed_from(packet_type t, packet_direction d) noexcept {
 }
 
 // Validates the first byte of a packet: type and reserved flags [MQTT-2.2.2-1], [MQTT-2.2.2-2].
-inline std::error_code check_first_byte(std::uint8_t byte, packet_direction d) noexcept {
+// Returns codec_errc{} (0) when the byte is acceptable.
+constexpr codec_errc first_byte_errc(std::uint8_t byte, packet_direction d) noexcept {
   const unsigned type = byte >> 4;
   const unsigned flags = byte & 0x0Fu;
   if (type == 0) return codec_errc::reserved_packet_type;
@@ -77,17 +78,38 @@ inline std::error_code check_first_byte(std::uint8_t byte, packet_direction d) n
       const unsigned q = (flags >> 1) & 3u;
       if (q == 3) return codec_errc::invalid_qos;                         // [MQTT-3.3.1-4]
       if (q == 0 && (flags & 0x08u)) return codec_errc::dup_with_qos0;  // [MQTT-3.3.1-2]
-      return {};
+      return codec_errc{};
     }
     case packet_type::pubrel:       // [MQTT-3.6.1-1]
     case packet_type::subscribe:    // [MQTT-3.8.1-1]
     case packet_type::unsubscribe:  // [MQTT-3.10.1-1]
-      return flags == 0x02 ? std::error_code{}
-                           : make_error_code(codec_errc::invalid_fixed_header_flags);
+      return flags == 0x02 ? codec_errc{} : codec_errc::invalid_fixed_header_flags;
     default:
-      return flags == 0 ? std::error_code{}
-                        : make_error_code(codec_errc::invalid_fixed_header_flags);
+      return flags == 0 ? codec_errc{} : codec_errc::invalid_fixed_header_flags;
   }
+}
+
+// first_byte_errc() for every byte and direction, so the hot path is one table load.
+struct first_byte_table {
+  codec_errc errc[3][256];
+};
+constexpr first_byte_table make_first_byte_table() noexcept {
+  first_byte_table t{};
+  for (unsigned d = 0; d < 3; ++d)
+    for (unsigned b = 0; b < 256; ++b)
+      t.errc[d][b] = first_byte_errc(static_cast<std::uint8_t>(b), static_cast<packet_direction>(d));
+  return t;
+}
+inline constexpr first_byte_table first_byte_errors = make_first_byte_table();
+
+inline codec_errc check_first_byte_fast(std::uint8_t byte, packet_direction d) noexcept {
+  const auto di = static_cast<unsigned>(d);
+  return di < 3 ? first_byte_errors.errc[di][byte] : first_byte_errc(byte, d);
+}
+
+inline std::error_code check_first_byte(std::uint8_t byte, packet_direction d) noexcept {
+  const codec_errc e = check_first_byte_fast(byte, d);
+  return e == codec_errc{} ? std::error_code{} : make_error_code(e);
 }
 
 // Bounds-checked big-endian reader over one packet body. Any read past the end means the
@@ -278,7 +300,11 @@ inline decode_status decode_fixed_header(const std::uint8_t* data, std::size_t s
                                          const decode_options& options, fixed_header& header,
                                          std::error_code& ec) noexcept {
   if (size == 0) return decode_status::need_more;
-  if ((ec = detail::check_first_byte(data[0], options.direction))) return decode_status::error;
+  if (const codec_errc e = detail::check_first_byte_fast(data[0], options.direction);
+      e != codec_errc{}) {
+    ec = e;
+    return decode_status::error;
+  }
   std::uint32_t length = 0;
   std::size_t used = 0;
   const auto st = decode_remaining_length(data + 1, size - 1, length, used, ec);

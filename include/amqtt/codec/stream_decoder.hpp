@@ -103,7 +103,11 @@ class stream_decoder {
 
   void reserve(std::size_t needed) {
     if (needed <= capacity_) return;
-    std::size_t cap = std::max(needed, capacity_ * 2);
+    // Grow geometrically with the bytes held (end_), not with the room asked for: doubling
+    // capacity_ would also double a large prepare() size and break the bound above. Copying
+    // stays amortised O(1) per byte: with a steady read size, the buffer is reallocated only
+    // after the bytes held have doubled.
+    std::size_t cap = std::max(needed, std::min(capacity_ * 2, needed + end_));
     // Do not grow past the packet being assembled (when that is known and bigger than needed).
     if (pending_packet_size_ != 0 && pending_packet_size_ >= needed)
       cap = std::min(cap, pending_packet_size_);

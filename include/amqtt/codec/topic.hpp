@@ -1,6 +1,8 @@
 #pragma once
 // Topic names, topic filters and matching [MQTT-4.7].
 
+#include <cstdint>
+#include <cstring>
 #include <string_view>
 #include <system_error>
 
@@ -9,12 +11,57 @@
 
 namespace amqtt {
 
+namespace detail {
+
+// Word-at-a-time ("SWAR") byte tests over 8 bytes. Each returns a value with the high bit of some
+// byte set exactly when at least one byte has the property (which byte is not meaningful).
+inline constexpr std::uint64_t swar_ones = 0x0101010101010101ull;
+inline constexpr std::uint64_t swar_high = 0x8080808080808080ull;
+constexpr std::uint64_t swar_zero_byte(std::uint64_t w) noexcept {
+  return (w - swar_ones) & ~w & swar_high;
+}
+// A byte b is '+' or '#' exactly when (b | 0x08) == '+'.
+constexpr std::uint64_t swar_wildcard_byte(std::uint64_t w) noexcept {
+  return swar_zero_byte((w | (swar_ones * 0x08)) ^ (swar_ones * '+'));
+}
+inline std::uint64_t load8(const char* p) noexcept {
+  std::uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+
+// True when `s` contains '+' or '#'.
+inline bool has_wildcard(std::string_view s) noexcept {
+  const char* p = s.data();
+  std::size_t n = s.size();
+  for (; n >= 8; p += 8, n -= 8)
+    if (swar_wildcard_byte(load8(p))) return true;
+  for (; n != 0; ++p, --n)
+    if (*p == '+' || *p == '#') return true;
+  return false;
+}
+
+}  // namespace detail
+
 // A topic name (what PUBLISH carries): 1..65,535 bytes of valid UTF-8 without wildcards
 // [MQTT-4.7.3-1], [MQTT-4.7.1-1], [MQTT-3.3.2-2].
 inline std::error_code validate_topic_name(std::string_view name) noexcept {
-  if (name.empty()) return codec_errc::empty_topic;
-  if (name.find_first_of("+#") != std::string_view::npos)
-    return codec_errc::wildcard_in_topic_name;
+  const std::size_t n = name.size();
+  if (n == 0) return codec_errc::empty_topic;
+  if (n >= 8 && n <= 65535) {
+    // Fast path (the usual topic), one pass, 8 bytes at a time: ASCII without NUL, '+' or '#'
+    // is a valid topic name. Anything else takes the exact checks below.
+    const char* const p = name.data();
+    std::uint64_t special = 0;
+    for (std::size_t i = 0; i + 8 < n; i += 8) {
+      const std::uint64_t w = detail::load8(p + i);
+      special |= detail::swar_zero_byte(w) | detail::swar_wildcard_byte(w) | w;
+    }
+    const std::uint64_t last = detail::load8(p + n - 8);  // may overlap the previous word
+    special |= detail::swar_zero_byte(last) | detail::swar_wildcard_byte(last) | last;
+    if ((special & detail::swar_high) == 0) return {};
+  }
+  if (detail::has_wildcard(name)) return codec_errc::wildcard_in_topic_name;
   return validate_mqtt_string(name);
 }
 

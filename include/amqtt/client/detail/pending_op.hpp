@@ -1,0 +1,249 @@
+#pragma once
+// Type-erased pending operations of the client: a completion handler (any completion token's
+// handler) plus the work it keeps alive, stored until the operation finishes.
+//
+// The erasure is the only per-operation template code; everything else in the client is
+// non-template. Memory comes from the handler's associated allocator (Asio's recycling
+// allocator when the handler has none), and is released before the handler is invoked.
+// Completion always goes through asio::post to the handler's associated executor (default: the
+// client's strand), so a handler never runs inside the client's own processing and never inside
+// the initiating function.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include <asio/associated_allocator.hpp>
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/execution/executor.hpp>
+#include <asio/execution/outstanding_work.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/prefer.hpp>
+#include <asio/post.hpp>
+#include <asio/recycling_allocator.hpp>
+
+namespace amqtt::detail {
+
+// A handler with its arguments bound, for asio::post. Forwards the handler's allocator.
+template <class Handler, class... Args>
+struct bound_completion {
+  Handler handler;
+  std::tuple<Args...> args;
+
+  void operator()() { std::apply(std::move(handler), std::move(args)); }
+};
+
+// The allocator used for our own memory: the handler's, or the recycling allocator.
+template <class Handler>
+using op_proto_allocator =
+    std::conditional_t<std::is_same_v<asio::associated_allocator_t<Handler>, std::allocator<void>>,
+                       asio::recycling_allocator<void>, asio::associated_allocator_t<Handler>>;
+
+template <class Handler>
+op_proto_allocator<Handler> get_op_allocator(const Handler& h) noexcept {
+  if constexpr (std::is_same_v<asio::associated_allocator_t<Handler>, std::allocator<void>>) {
+    return asio::recycling_allocator<void>();
+  } else {
+    return asio::get_associated_allocator(h);
+  }
+}
+
+// Posts `handler(args...)` to the handler's associated executor (default `ex`).
+template <class Executor, class Handler, class... Args>
+void post_completion(const Executor& ex, Handler&& handler, Args&&... args) {
+  using handler_type = std::decay_t<Handler>;
+  auto handler_ex = asio::get_associated_executor(handler, ex);
+  asio::post(handler_ex, bound_completion<handler_type, std::decay_t<Args>...>{
+                             std::forward<Handler>(handler),
+                             std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)});
+}
+
+// Keeps outstanding work on an executor (the handler's) while an operation is pending.
+template <class Executor, class = void>
+class work_tracker {
+ public:
+  explicit work_tracker(const Executor& ex) : guard_(ex) {}
+  Executor get_executor() const noexcept { return guard_.get_executor(); }
+
+ private:
+  asio::executor_work_guard<Executor> guard_;
+};
+
+template <class Executor>
+class work_tracker<Executor, std::enable_if_t<asio::execution::is_executor<Executor>::value>> {
+  using tracked_type = std::decay_t<decltype(asio::prefer(
+      std::declval<const Executor&>(), asio::execution::outstanding_work.tracked))>;
+
+ public:
+  explicit work_tracker(const Executor& ex)
+      : ex_(asio::prefer(ex, asio::execution::outstanding_work.tracked)) {}
+  const tracked_type& get_executor() const noexcept { return ex_; }
+
+ private:
+  tracked_type ex_;
+};
+
+// A pending operation completing with `Args...`. Linked into an intrusive list while pending.
+template <class... Args>
+class pending_op {
+ public:
+  // Posts the handler with `args` and frees this object.
+  virtual void complete(Args... args) = 0;
+  // Frees this object without calling the handler.
+  virtual void destroy() noexcept = 0;
+
+  std::uint64_t id = 0;                // request id / serial number
+  pending_op* prev = nullptr;          // intrusive list
+  pending_op* next = nullptr;
+  asio::cancellation_slot slot;        // cleared before completion when connected
+
+ protected:
+  pending_op() = default;
+  pending_op(const pending_op&) = delete;
+  pending_op& operator=(const pending_op&) = delete;
+  ~pending_op() = default;
+
+  void clear_slot() noexcept {
+    if (slot.is_connected()) slot.clear();
+  }
+};
+
+template <class Handler, class Executor, class... Args>
+class pending_op_impl final : public pending_op<Args...> {
+  using handler_executor = asio::associated_executor_t<Handler, Executor>;
+  using work_guard = work_tracker<handler_executor>;
+  using alloc_type = typename std::allocator_traits<
+      op_proto_allocator<Handler>>::template rebind_alloc<pending_op_impl>;
+  using alloc_traits = std::allocator_traits<alloc_type>;
+
+ public:
+  static pending_op<Args...>* create(Handler&& handler, const Executor& ex, bool cancellable) {
+    alloc_type alloc(get_op_allocator(handler));
+    asio::cancellation_slot slot;
+    if (cancellable) slot = asio::get_associated_cancellation_slot(handler);
+    pending_op_impl* p = alloc_traits::allocate(alloc, 1);
+    try {
+      ::new (static_cast<void*>(p)) pending_op_impl(std::move(handler), ex);
+    } catch (...) {
+      alloc_traits::deallocate(alloc, p, 1);
+      throw;
+    }
+    p->slot = slot;
+    return p;
+  }
+
+  void complete(Args... args) override {
+    this->clear_slot();
+    alloc_type alloc(get_op_allocator(handler_));
+    Handler handler(std::move(handler_));
+    work_guard work(std::move(work_));
+    this->~pending_op_impl();
+    alloc_traits::deallocate(alloc, this, 1);
+    asio::post(work.get_executor(),
+               bound_completion<Handler, Args...>{std::move(handler),
+                                                  std::tuple<Args...>(std::move(args)...)});
+  }
+
+  void destroy() noexcept override {
+    this->clear_slot();
+    alloc_type alloc(get_op_allocator(handler_));
+    this->~pending_op_impl();
+    alloc_traits::deallocate(alloc, this, 1);
+  }
+
+ private:
+  pending_op_impl(Handler&& handler, const Executor& ex)
+      : handler_(std::move(handler)), work_(asio::get_associated_executor(handler_, ex)) {}
+  ~pending_op_impl() = default;
+
+  Handler handler_;
+  work_guard work_;
+};
+
+// Erases `handler` into a heap (or recycled) pending operation. `cancellable`: keep the
+// handler's cancellation slot (the client installs its canceller there).
+template <class... Args, class Handler, class Executor>
+pending_op<Args...>* make_pending_op(Handler&& handler, const Executor& ex,
+                                     bool cancellable = false) {
+  return pending_op_impl<std::decay_t<Handler>, Executor, Args...>::create(
+      std::forward<Handler>(handler), ex, cancellable);
+}
+
+// An intrusive FIFO of pending operations; lookups by id scan from the oldest.
+template <class Op>
+class op_list {
+ public:
+  op_list() = default;
+  op_list(const op_list&) = delete;
+  op_list& operator=(const op_list&) = delete;
+
+  bool empty() const noexcept { return head_ == nullptr; }
+  std::size_t size() const noexcept { return size_; }
+
+  void push_back(Op* op) noexcept {
+    op->prev = tail_;
+    op->next = nullptr;
+    if (tail_)
+      tail_->next = op;
+    else
+      head_ = op;
+    tail_ = op;
+    ++size_;
+  }
+
+  void remove(Op* op) noexcept {
+    if (op->prev)
+      op->prev->next = op->next;
+    else
+      head_ = op->next;
+    if (op->next)
+      op->next->prev = op->prev;
+    else
+      tail_ = op->prev;
+    op->prev = op->next = nullptr;
+    --size_;
+  }
+
+  Op* find(std::uint64_t id) const noexcept {
+    for (Op* op = head_; op; op = op->next)
+      if (op->id == id) return op;
+    return nullptr;
+  }
+
+  // Removes and returns the operation with `id`, or nullptr.
+  Op* take(std::uint64_t id) noexcept {
+    Op* op = find(id);
+    if (op) remove(op);
+    return op;
+  }
+
+  Op* pop_front() noexcept {
+    Op* op = head_;
+    if (op) remove(op);
+    return op;
+  }
+
+ private:
+  Op* head_ = nullptr;
+  Op* tail_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+}  // namespace amqtt::detail
+
+namespace asio {
+template <class Handler, class... Args, class Allocator>
+struct associated_allocator<amqtt::detail::bound_completion<Handler, Args...>, Allocator> {
+  using type = associated_allocator_t<Handler, Allocator>;
+  static type get(const amqtt::detail::bound_completion<Handler, Args...>& b,
+                  const Allocator& a = Allocator()) noexcept {
+    return asio::get_associated_allocator(b.handler, a);
+  }
+};
+}  // namespace asio

@@ -1,0 +1,224 @@
+// amqtt::client: calling the client from its own handlers, destruction with pending operations,
+// destruction while the io_context runs on other threads.
+#include "client/fake_broker.hpp"
+#include "client/test_util.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <amqtt/client.hpp>
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace amqtt;
+using namespace amqtt::test;
+using namespace std::chrono_literals;
+
+void connect(asio::io_context& io, client& c) {
+  std::optional<std::error_code> result;
+  c.async_connect([&](std::error_code ec, bool) { result = ec; });
+  REQUIRE(run_until(io, [&] { return result.has_value(); }));
+  REQUIRE_FALSE(*result);
+}
+
+}  // namespace
+
+TEST_CASE("client: handlers may call the client", "[client][reentrancy]") {
+  asio::io_context io;
+  fake_broker broker;
+  client c(io, fake_options(broker));
+
+  SECTION("publish from inside a receive handler") {
+    connect(io, c);
+    bool subscribed = false;
+    c.async_subscribe("ping/#", qos::at_least_once,
+                      [&](std::error_code, std::vector<suback_return_code>) { subscribed = true; });
+    REQUIRE(run_until(io, [&] { return subscribed; }));
+    int hops = 0;
+    std::function<void(std::error_code, message)> on_message = [&](std::error_code ec, message m) {
+      REQUIRE_FALSE(ec);
+      if (++hops == 10) return;
+      // Echo the message to the next topic and wait for it.
+      c.async_publish("ping/" + std::to_string(hops), m.payload, qos::at_least_once,
+                      [](std::error_code e) { CHECK_FALSE(e); });
+      c.async_receive(on_message);
+    };
+    c.async_receive(on_message);
+    c.async_publish("ping/0", "ball", qos::at_least_once, [](std::error_code) {});
+    REQUIRE(run_until(io, [&] { return hops == 10; }));
+  }
+
+  SECTION("disconnect from inside the connect handler") {
+    std::optional<std::error_code> disc;
+    c.async_connect([&](std::error_code ec, bool) {
+      REQUIRE_FALSE(ec);
+      c.async_disconnect([&](std::error_code e) { disc = e; });
+    });
+    REQUIRE(run_until(io, [&] { return disc.has_value(); }));
+    CHECK_FALSE(*disc);
+    CHECK(broker.disconnects == 1);
+  }
+
+  SECTION("requests from inside the event handler") {
+    std::optional<std::vector<suback_return_code>> rc;
+    c.set_event_handler([&](const client_event& e) {
+      if (std::holds_alternative<event::connected>(e))
+        c.async_subscribe("ev/#", qos::exactly_once,
+                          [&](std::error_code, std::vector<suback_return_code> r) { rc = r; });
+      // Replacing the handler from inside it is fine too.
+      if (std::holds_alternative<event::connecting>(e)) c.set_event_handler(nullptr);
+    });
+    connect(io, c);
+    run_for(io, 20ms);
+    CHECK_FALSE(rc.has_value());  // the handler was replaced at "connecting"
+    c.set_event_handler([&](const client_event& e) {
+      if (std::holds_alternative<event::disconnected>(e))
+        c.async_publish("ev/x", "while reconnecting", qos::at_least_once, [](std::error_code) {});
+      if (std::holds_alternative<event::connected>(e))
+        c.async_subscribe("ev/#", qos::exactly_once,
+                          [&](std::error_code, std::vector<suback_return_code> r) { rc = r; });
+    });
+    broker.drop();
+    REQUIRE(run_until(io, [&] { return rc.has_value(); }));
+    CHECK(rc->at(0) == suback_return_code::granted_qos2);
+    REQUIRE(run_until(io, [&] { return broker.publishes == 1; }));
+  }
+
+  SECTION("requests and unsubscribe from inside a per-subscription handler") {
+    connect(io, c);
+    std::vector<std::string> seen;
+    bool unsubscribed = false;
+    int subacks = 0;
+    c.async_subscribe("sub/#", qos::at_least_once,
+                      [&](const message_view& m) {
+                        seen.emplace_back(m.payload);
+                        if (m.payload == "stop")
+                          c.async_unsubscribe("sub/#", [&](std::error_code ec) { unsubscribed = !ec; });
+                        else
+                          c.async_publish("sub/next", "stop", qos::at_most_once, [](std::error_code) {});
+                      },
+                      [&](std::error_code, std::vector<suback_return_code>) { ++subacks; });
+    REQUIRE(run_until(io, [&] { return subacks == 1; }));
+    broker.publish("sub/first", "go");
+    REQUIRE(run_until(io, [&] { return unsubscribed; }));
+    CHECK(seen == std::vector<std::string>{"go", "stop"});
+  }
+
+  SECTION("destroying the client from inside its own handler") {
+    auto owned = std::make_unique<client>(io, fake_options(broker));
+    bool done = false;
+    owned->async_connect([&](std::error_code ec, bool) {
+      CHECK_FALSE(ec);
+      owned.reset();
+      done = true;
+    });
+    REQUIRE(run_until(io, [&] { return done; }));
+    run_for(io, 20ms);
+    CHECK(broker.transports_alive == 0);
+  }
+}
+
+TEST_CASE("client: destruction completes pending operations with operation_aborted", "[client][lifetime]") {
+  asio::io_context io;
+  fake_broker broker;
+  std::vector<std::error_code> results;
+  {
+    client c(io, fake_options(broker));
+    connect(io, c);
+    broker.ack_publishes = false;
+    broker.send_connack = false;
+    c.async_run([&](std::error_code ec) { results.push_back(ec); });
+    c.async_publish("x", "1", qos::at_least_once, [&](std::error_code ec) { results.push_back(ec); });
+    c.async_publish("x", "2", qos::exactly_once, [&](std::error_code ec) { results.push_back(ec); });
+    c.async_receive([&](std::error_code ec, message) { results.push_back(ec); });
+    run_for(io, 20ms);
+    c.async_subscribe("never", qos::at_least_once,
+                      [&](std::error_code ec, std::vector<suback_return_code>) { results.push_back(ec); });
+    c.async_unsubscribe("never", [&](std::error_code ec) { results.push_back(ec); });
+    REQUIRE(results.empty());
+  }
+  REQUIRE(run_until(io, [&] { return results.size() == 6; }));
+  for (auto& ec : results) CHECK(ec == asio::error::operation_aborted);
+  // The connection was closed abruptly: no DISCONNECT (the will is published).
+  CHECK(broker.disconnects == 0);
+  run_for(io, 20ms);
+  CHECK(broker.transports_alive == 0);
+  CHECK(io.stopped());  // nothing left: every reference was released
+}
+
+TEST_CASE("client: destroyed while connecting with a pending async_connect", "[client][lifetime]") {
+  asio::io_context io;
+  fake_broker broker;
+  broker.hang_connect = true;
+  std::optional<std::error_code> ec;
+  {
+    client c(io, fake_options(broker));
+    c.async_connect([&](std::error_code e, bool) { ec = e; });
+    REQUIRE(run_until(io, [&] { return broker.connect_attempts == 1; }));
+  }
+  REQUIRE(run_until(io, [&] { return ec.has_value(); }));
+  CHECK(*ec == asio::error::operation_aborted);
+  run_for(io, 20ms);
+  CHECK(broker.transports_alive == 0);
+}
+
+TEST_CASE("client: destroyed while the io_context runs on other threads", "[client][lifetime]") {
+  for (int round = 0; round < 20; ++round) {
+    fake_broker broker;  // touched only on the client's strand (and after the threads joined)
+    std::atomic<int> completions{0};
+    {
+      io_thread io(2);
+      {
+        client c(io.io, fake_options(broker));
+        c.async_connect([&](std::error_code, bool) { ++completions; });
+        for (int i = 0; i < 20; ++i)
+          c.async_publish("t", "x", i % 2 ? qos::at_least_once : qos::at_most_once,
+                          [&](std::error_code) { ++completions; });
+        c.async_receive([&](std::error_code, message) { ++completions; });
+        if (round % 2) std::this_thread::sleep_for(std::chrono::milliseconds(round % 5));
+      }  // destroyed with work in progress
+      REQUIRE(eventually([&] { return completions.load() == 22; }, 5000ms));
+    }  // threads joined
+    CHECK(broker.transports_alive == 0);
+  }
+}
+
+TEST_CASE("client: the io_context destroyed with operations outstanding leaks nothing", "[client][lifetime]") {
+  fake_broker broker;
+  {
+    asio::io_context io;
+    client c(io, fake_options(broker));
+    connect(io, c);
+    c.async_receive([](std::error_code, message) {});
+    c.async_publish("x", "y", qos::at_least_once, [](std::error_code) {});
+    broker.ack_publishes = false;
+    run_for(io, 10ms);
+    io.stop();
+    // Client destroyed (its shutdown is posted but never runs), then the io_context with the
+    // outstanding read and timer: their handlers release the last references.
+  }
+  CHECK(broker.transports_alive == 0);
+}
+
+TEST_CASE("client: moving a client keeps it working", "[client][lifetime]") {
+  asio::io_context io;
+  fake_broker broker;
+  client a(io, fake_options(broker));
+  connect(io, a);
+  client b(std::move(a));
+  std::optional<std::error_code> done;
+  b.async_publish("m", "x", qos::at_least_once, [&](std::error_code ec) { done = ec; });
+  REQUIRE(run_until(io, [&] { return done.has_value(); }));
+  CHECK_FALSE(*done);
+  client c(io, fake_options(broker));
+  c = std::move(b);  // the previous c is shut down
+  done.reset();
+  c.async_publish("m", "y", qos::at_least_once, [&](std::error_code ec) { done = ec; });
+  REQUIRE(run_until(io, [&] { return done.has_value(); }));
+  CHECK_FALSE(*done);
+}

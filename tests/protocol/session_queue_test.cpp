@@ -1,0 +1,246 @@
+// The bounded request queue, the output limit, cancel(), abort_all() and disconnect().
+
+#include <catch2/catch.hpp>
+
+#include "protocol/support/scripted_peer.hpp"
+
+using namespace amqtt;
+using namespace amqtt_test;
+
+TEST_CASE("requests made offline are queued and drain in order after CONNACK",
+          "[protocol][queue][MQTT-4.6.0-1]") {
+  scripted_peer p;
+  std::error_code ec;
+  const request_id a = p.s.publish("t", "a", qos::at_most_once, false, ec);
+  p.s.publish("t", "b", qos::at_least_once, false, ec);
+  p.s.subscribe({{"s", qos::exactly_once}}, ec);
+  p.s.publish("t", "c", qos::exactly_once, false, ec);
+  p.s.unsubscribe({"s"}, ec);
+  CHECK(p.s.queued_count() == 5);
+  CHECK(p.s.queued_bytes() == 2 + 2 + 1 + 2 + 1);
+  p.connect();
+  p.take();
+  CHECK(p.s.queued_count() == 5);  // still waiting for CONNACK
+  p.feed("20 02 00 00");
+  p.expect(publish_hex("t", "a", qos::at_most_once) + publish_hex("t", "b", qos::at_least_once, 1) +
+           "82 06 0002 0001 73 02" + publish_hex("t", "c", qos::exactly_once, 3) +
+           "A2 05 0004 0001 73");
+  CHECK(p.s.queued_count() == 0);
+  CHECK(p.s.queued_bytes() == 0);
+  REQUIRE(p.count<publish_done_event>() == 1);
+  CHECK(p.all<publish_done_event>()[0].id == a);
+}
+
+TEST_CASE("a full queue refuses requests with queue_full (count limit)", "[protocol][queue]") {
+  auto o = test_options();
+  o.max_queued = 3;
+  scripted_peer p(o);
+  std::error_code ec;
+  for (int i = 0; i < 3; ++i) {
+    CHECK(p.s.publish("t", "m", static_cast<qos>(i % 3), false, ec) != 0);
+    CHECK_FALSE(ec);
+  }
+  CHECK(p.s.publish("t", "m", qos::at_most_once, false, ec) == 0);
+  CHECK(ec == protocol_errc::queue_full);
+  CHECK(p.s.subscribe({{"s", qos::at_most_once}}, ec) == 0);
+  CHECK(ec == protocol_errc::queue_full);
+  CHECK(p.s.unsubscribe({"s"}, ec) == 0);
+  CHECK(ec == protocol_errc::queue_full);
+  CHECK(p.s.queued_count() == 3);
+  CHECK(p.count<publish_done_event>() == 0);  // a refusal is the return value, not an event
+  // Once connected the queue drains and takes requests again.
+  p.establish();
+  CHECK(p.s.queued_count() == 0);
+  CHECK(p.s.publish("t", "m", qos::at_most_once, false, ec) != 0);
+  CHECK_FALSE(ec);
+}
+
+TEST_CASE("a full queue refuses requests with queue_full (byte limit)", "[protocol][queue]") {
+  auto o = test_options();
+  o.max_queued_bytes = 10;
+  scripted_peer p(o);
+  std::error_code ec;
+  CHECK(p.s.publish("ab", "cdef", qos::at_least_once, false, ec) != 0);  // 6 bytes
+  CHECK(p.s.publish("ab", "cdef", qos::at_least_once, false, ec) == 0);  // 12 > 10
+  CHECK(ec == protocol_errc::queue_full);
+  CHECK(p.s.publish("ab", "cd", qos::at_least_once, false, ec) != 0);  // exactly 10
+  CHECK_FALSE(ec);
+  CHECK(p.s.queued_bytes() == 10);
+  CHECK(p.s.subscribe({{"x", qos::at_most_once}}, ec) == 0);
+  CHECK(ec == protocol_errc::queue_full);
+  // A request bigger than the whole limit is refused even when the queue is empty...
+  p.establish();
+  std::error_code ec2;
+  const std::string big(100, 'x');
+  // ...unless it can be sent at once (connected, nothing waiting): the limit bounds the queue.
+  CHECK(p.s.publish("t", big, qos::at_least_once, false, ec2) != 0);
+  CHECK_FALSE(ec2);
+  p.drop();
+  CHECK(p.s.publish("t", big, qos::at_least_once, false, ec2) == 0);
+  CHECK(ec2 == protocol_errc::queue_full);
+}
+
+TEST_CASE("the window and the queue: requests beyond max_inflight wait, bounded",
+          "[protocol][queue][window]") {
+  auto o = test_options();
+  o.max_inflight = 1;
+  o.max_queued = 2;
+  scripted_peer p(o);
+  p.establish();
+  std::error_code ec;
+  CHECK(p.s.publish("t", "1", qos::at_least_once, false, ec) != 0);  // in flight
+  CHECK(p.s.publish("t", "2", qos::at_least_once, false, ec) != 0);  // queued
+  CHECK(p.s.publish("t", "3", qos::at_most_once, false, ec) != 0);   // queued (in order)
+  CHECK(p.s.publish("t", "4", qos::at_most_once, false, ec) == 0);
+  CHECK(ec == protocol_errc::queue_full);
+  p.expect(publish_hex("t", "1", qos::at_least_once, 1));
+  p.feed("40 02 0001");
+  p.expect(publish_hex("t", "2", qos::at_least_once, 2) + publish_hex("t", "3", qos::at_most_once));
+}
+
+TEST_CASE("max_output_bytes holds requests in the queue until output is taken",
+          "[protocol][queue][output]") {
+  auto o = test_options();
+  o.max_output_bytes = 20;
+  scripted_peer p(o);
+  p.establish();
+  std::error_code ec;
+  const std::string payload(30, 'p');
+  const request_id a = p.s.publish("t", payload, qos::at_most_once, false, ec);
+  const request_id b = p.s.publish("t", payload, qos::at_most_once, false, ec);
+  const request_id c = p.s.publish("t", "small", qos::at_least_once, false, ec);
+  p.pump();
+  REQUIRE(p.count<publish_done_event>() == 1);  // only the first was encoded
+  CHECK(p.all<publish_done_event>()[0].id == a);
+  CHECK(p.s.queued_count() == 2);
+  p.expect(publish_hex("t", payload, qos::at_most_once));  // taking it frees room: b goes in
+  REQUIRE(p.count<publish_done_event>() == 2);
+  CHECK(p.all<publish_done_event>()[1].id == b);
+  p.expect(publish_hex("t", payload, qos::at_most_once));
+  p.expect(publish_hex("t", "small", qos::at_least_once, 1));
+  p.feed("40 02 0001");
+  CHECK(p.all<publish_done_event>().back().id == c);
+  // Acknowledgements are never held back by the limit.
+  p.s.publish("t", payload, qos::at_most_once, false, ec);
+  p.feed(publish_hex("t", "m", qos::at_least_once, 9));
+  p.expect(publish_hex("t", payload, qos::at_most_once) + "40 02 0009");
+}
+
+TEST_CASE("output capacity is reused by take_output (buffers are swapped, not copied)",
+          "[protocol][output]") {
+  scripted_peer p;
+  p.establish();
+  std::error_code ec;
+  byte_vector buf;
+  buf.reserve(4096);
+  const auto* const original = buf.data();
+  p.s.publish("t", "1", qos::at_most_once, false, ec);
+  p.s.take_output(buf, p.now);
+  const auto* const first = buf.data();
+  CHECK(first != original);  // got the session's buffer
+  p.s.publish("t", "2", qos::at_most_once, false, ec);
+  p.s.take_output(buf, p.now);
+  CHECK(buf.data() == original);  // the session wrote into our old buffer
+  CHECK(to_hex(buf) == norm_hex(publish_hex("t", "2", qos::at_most_once)));
+}
+
+TEST_CASE("cancel removes a request that was not sent yet", "[protocol][queue][cancel]") {
+  scripted_peer p;
+  std::error_code ec;
+  const request_id a = p.s.publish("t", "a", qos::at_least_once, false, ec);
+  const request_id b = p.s.subscribe({{"s", qos::at_most_once}}, ec);
+  const request_id c = p.s.unsubscribe({"s"}, ec);
+  const std::error_code reason = std::make_error_code(std::errc::operation_canceled);
+  CHECK(p.s.cancel(b, reason));
+  CHECK_FALSE(p.s.cancel(b, reason));  // gone
+  CHECK(p.s.cancel(c, reason));
+  CHECK_FALSE(p.s.cancel(0, reason));
+  CHECK_FALSE(p.s.cancel(12345, reason));
+  p.pump();
+  REQUIRE(p.count<subscribe_done_event>() == 1);
+  CHECK(p.all<subscribe_done_event>()[0].id == b);
+  CHECK(p.all<subscribe_done_event>()[0].error == reason);
+  REQUIRE(p.count<unsubscribe_done_event>() == 1);
+  CHECK(p.all<unsubscribe_done_event>()[0].error == reason);
+  CHECK(p.s.queued_count() == 1);
+  p.establish();
+  p.expect(publish_hex("t", "a", qos::at_least_once, 1));
+  CHECK_FALSE(p.s.cancel(a, reason));  // in flight: cannot be recalled
+  p.feed("40 02 0001");
+  REQUIRE(p.count<publish_done_event>() == 1);
+  CHECK_FALSE(p.all<publish_done_event>()[0].error);
+}
+
+TEST_CASE("abort_all fails every unfinished request and forgets the in-flight state",
+          "[protocol][queue][abort]") {
+  auto o = test_options();
+  o.max_inflight = 1;
+  scripted_peer p(o);
+  p.establish();
+  std::error_code ec;
+  const request_id a = p.s.publish("t", "a", qos::exactly_once, false, ec);   // in flight
+  const request_id b = p.s.publish("t", "b", qos::at_least_once, false, ec);  // queued
+  const request_id c = p.s.subscribe({{"s", qos::at_most_once}}, ec);         // queued
+  p.take();
+  const std::error_code reason = std::make_error_code(std::errc::operation_canceled);
+  p.s.abort_all(reason);
+  p.pump();
+  const auto pubs = p.all<publish_done_event>();
+  REQUIRE(pubs.size() == 2);
+  CHECK(pubs[0].id == a);
+  CHECK(pubs[0].error == reason);
+  CHECK(pubs[1].id == b);
+  CHECK(pubs[1].error == reason);
+  REQUIRE(p.count<subscribe_done_event>() == 1);
+  CHECK(p.all<subscribe_done_event>()[0].id == c);
+  CHECK(p.s.inflight_count() == 0);
+  CHECK(p.s.queued_count() == 0);
+  // The forgotten flow's late ack is unsolicited now: ignored (PUBREC answered with PUBREL).
+  p.feed("50 02 0001");
+  p.expect("62 02 0001");
+  CHECK_FALSE(p.closed());
+}
+
+TEST_CASE("disconnect: DISCONNECT after pending output, then close_event, then nothing",
+          "[protocol][disconnect][MQTT-3.14.4-1][MQTT-3.14.4-2]") {
+  scripted_peer p;
+  p.establish();
+  std::error_code ec;
+  p.s.publish("t", "last", qos::at_most_once, false, ec);
+  p.s.disconnect(p.now);
+  CHECK(p.s.state() == session_state::disconnecting);
+  p.pump();
+  CHECK_FALSE(p.closed());  // not before DISCONNECT was handed out
+  // Nothing may follow DISCONNECT: requests queue, inbound packets are not processed.
+  p.s.publish("t", "after", qos::at_most_once, false, ec);
+  CHECK_FALSE(ec);
+  p.feed(publish_hex("t", "m", qos::at_least_once, 1));
+  CHECK(p.messages().empty());
+  p.advance(std::chrono::hours(1));  // no PINGREQ after DISCONNECT
+  p.expect(publish_hex("t", "last", qos::at_most_once) + "E0 00");
+  REQUIRE(p.closed());
+  CHECK_FALSE(p.close_reason());  // graceful: empty reason
+  CHECK_FALSE(p.s.has_output());
+  CHECK(p.s.state() == session_state::disconnected);
+  CHECK(p.s.queued_count() == 1);  // kept for a later connection
+  p.drop();
+}
+
+TEST_CASE("disconnect while waiting for CONNACK and while offline", "[protocol][disconnect]") {
+  SECTION("awaiting CONNACK: DISCONNECT follows the CONNECT") {
+    scripted_peer p;
+    p.connect();
+    p.s.disconnect(p.now);
+    p.expect("10 0D 0004 4D515454 04 02 003C 0001 63 E0 00");
+    CHECK(p.closed());
+    CHECK_FALSE(p.close_reason());
+  }
+  SECTION("offline: close_event at once, nothing to send") {
+    scripted_peer p;
+    p.s.disconnect(p.now);
+    p.pump();
+    CHECK(p.closed());
+    CHECK_FALSE(p.close_reason());
+    CHECK_FALSE(p.s.has_output());
+  }
+}
