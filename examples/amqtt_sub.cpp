@@ -118,7 +118,7 @@ int main(int argc, char** argv) {
   subscriber s(*r);
   if (r->connect(cfg.timeout > 0 ? std::optional(deadline) : std::nullopt)) {
     asio::post(r->client().get_executor(), [&s] { s.start(); });
-    if (cfg.timeout > 0 && !r->wait_stopped(deadline)) r->stop(exit_timeout, "Timed out");
+    if (cfg.timeout > 0 && !r->wait_stopped(deadline)) r->stop(exit_timeout, "Timed out", true);
     r->wait_stopped();
   }
   return r->shutdown();

@@ -186,7 +186,6 @@ inline std::string parse_args(int argc, char** argv, tool which, config& c) {
   c.which = which;
   const bool pub = which == tool::pub;
   const bool sub = which == tool::sub;
-  bool tls_trust_given = false;
   bool id_given = false;
 
   for (int i = 1; i < argc; ++i) {
@@ -258,12 +257,12 @@ inline std::string parse_args(int argc, char** argv, tool which, config& c) {
       c.will_option_set = true;
     } else if (a == "--cafile") {
       if (!value(c.cafile)) return need();
-      c.tls = tls_trust_given = true;
+      c.tls = true;
     } else if (a == "--capath") {
       if (!value(c.capath)) return need();
-      c.tls = tls_trust_given = true;
+      c.tls = true;
     } else if (a == "--tls-use-os-certs") {
-      c.tls = tls_trust_given = true;
+      c.tls = true;
     } else if (a == "--cert") {
       if (!value(c.cert)) return need();
       c.tls = true;
@@ -349,7 +348,6 @@ inline std::string parse_args(int argc, char** argv, tool which, config& c) {
     return "Invalid will topic '" + c.will_topic + "', does it contain '+' or '#'?";
   if (!c.key.empty() && c.cert.empty()) return "--key given without --cert.";
   if (!c.cert.empty() && c.key.empty()) return "--cert given without --key.";
-  (void)tls_trust_given;
 #ifndef AMQTT_HAS_TLS
   if (c.tls) return "TLS options given, but this program was built without TLS support.";
 #endif
@@ -526,7 +524,7 @@ class runner {
     auto result = done->get_future();
     client_->async_connect([done](std::error_code e, bool sp) { done->set_value({e, sp}); });
     if (deadline && result.wait_until(*deadline) != std::future_status::ready) {
-      stop(exit_timeout, "Timed out");
+      stop(exit_timeout, "Timed out", true);
       return false;
     }
     auto [ec, session_present] = result.get();
@@ -543,14 +541,15 @@ class runner {
     return true;
   }
 
-  // Ends the program with `code`; the first call wins. `message` goes to stderr (unless
-  // --quiet) as "Error: message" -- or verbatim when it starts with a capital 'T' ("Timed out").
-  void stop(int code, const std::string& message) {
+  // Ends the program with `code`; the first call wins. A non-empty `message` goes to stderr
+  // (unless --quiet) as "Error: message", or as is when `verbatim` ("Timed out").
+  void stop(int code, const std::string& message, bool verbatim = false) {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopped_) return;
     stopped_ = true;
     code_ = code;
     message_ = message;
+    verbatim_ = verbatim;
     cv_.notify_all();
   }
 
@@ -587,17 +586,13 @@ class runner {
     }
     std::error_code ignored;
     signals_.cancel(ignored);
-    client_.reset();  // aborts whatever is left
     work_.reset();
     io_.stop();
     if (thread_.joinable()) thread_.join();
+    client_.reset();  // no handler can run any more; whatever is left is dropped
     std::fflush(stdout);
-    if (!message_.empty() && !cfg_.quiet) {
-      if (message_[0] == 'T')
-        std::fprintf(stderr, "%s\n", message_.c_str());
-      else
-        std::fprintf(stderr, "Error: %s\n", message_.c_str());
-    }
+    if (!message_.empty() && !cfg_.quiet)
+      std::fprintf(stderr, verbatim_ ? "%s\n" : "Error: %s\n", message_.c_str());
     return code_;
   }
 
@@ -652,6 +647,7 @@ class runner {
   bool stopped_ = false;
   int code_ = exit_ok;
   std::string message_;
+  bool verbatim_ = false;
   std::error_code first_error_;
 };
 

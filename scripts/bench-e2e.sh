@@ -207,6 +207,10 @@ raw_lines="${work}/results.jsonl"
 : >"${raw_lines}"
 failures=0
 loadavg_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+# The tree the programs were built from (recorded now, not after the runs).
+git_commit="$(git -C "${root}" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+git_dirty=False
+[[ -n "$(git -C "${root}" status --porcelain -- include benchmarks/e2e 2>/dev/null)" ]] && git_dirty=True
 n_runs=0
 for m in ${modes}; do for l in ${libs}; do for q in ${qos_list}; do for p in ${payloads}; do
   n_runs=$(( n_runs + repeat ))
@@ -283,8 +287,8 @@ meta = {
   "paho_c": "$(pkgver libpaho-mqtt-dev)",
   "paho_cpp": "$(pkgver libpaho-mqttpp-dev)",
   "asio": "$(pkgver libasio-dev)",
-  "git_commit": sh("git -C '${root}' rev-parse --short HEAD"),
-  "git_dirty": bool(sh("git -C '${root}' status --porcelain -- include benchmarks/e2e")),
+  "git_commit": "${git_commit}",
+  "git_dirty": ${git_dirty},
   "broker_config": """${broker_conf}""".replace("${work}", "<tmpdir>"),
   "count": ${count}, "latency_count": ${latency_count}, "window": ${window},
   "timeout_s": ${timeout_s}, "repeat": ${repeat}, "nice": "${nice_level}",

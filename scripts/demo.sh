@@ -30,7 +30,11 @@ if [[ -n "${port}" && -z "${host}" ]]; then
   exit 2
 fi
 
-say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+if [[ -t 1 ]]; then
+  say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+else
+  say() { printf '\n==> %s\n' "$*"; }
+fi
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/amqtt-demo-XXXXXX")"
 broker_pid=""

@@ -25,6 +25,7 @@
 //                       (that post is charged to the receive side).
 //                       AMQTT_BENCH_NO_ALLOC_PHASE=1 skips it (e.g. when profiling).
 //   --receive handler   use a per-subscription message_handler instead of async_receive.
+//   --read-buffer BYTES client_options::read_buffer_size (default: the client's, 16 KiB).
 //   AMQTT_BENCH_TRACE_ALLOCS=K  (diagnostics) print the call stacks of the first K allocations
 //                       made in the steady-state window of a throughput run to stderr
 //                       (execinfo backtrace_symbols_fd; benchmarks/e2e/alloc_traces.py groups and
@@ -136,7 +137,8 @@ void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::f
 namespace {
 
 constexpr const char* library = "amqtt";
-bool use_handler = false;  // --receive handler
+bool use_handler = false;           // --receive handler
+std::size_t read_buffer_size = 0;   // --read-buffer BYTES (0: the client's default)
 
 using namespace std::chrono_literals;
 
@@ -154,6 +156,7 @@ amqtt::client_options make_options(const bench::options& o, const char* role) {
   c.session.keep_alive = std::chrono::seconds(60);
   c.session.max_inflight = 65535;
   c.reconnect.enabled = false;
+  if (read_buffer_size) c.read_buffer_size = read_buffer_size;
   return c;
 }
 
@@ -648,6 +651,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "--receive must be queue or handler\n");
         return 2;
       }
+    } else if (std::string_view(argv[i]) == "--read-buffer" && i + 1 < argc) {
+      read_buffer_size = std::strtoull(argv[++i], nullptr, 10);
     } else {
       argv[kept++] = argv[i];
     }

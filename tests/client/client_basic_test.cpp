@@ -200,14 +200,18 @@ TEST_CASE("client: publish with asio::use_future from another thread", "[client]
 
 TEST_CASE("client: deferred operations run when launched", "[client]") {
   connected_client t;
-  auto op = t.c.async_publish("d/1", "x", qos::at_least_once, asio::experimental::deferred);
-  run_for(t.io, 20ms);
-  CHECK(t.broker.publishes == 0);  // nothing happens before the launch
-  std::optional<std::error_code> done;
-  std::move(op)([&](std::error_code ec) { done = ec; });
-  REQUIRE(run_until(t.io, [&] { return done.has_value(); }));
-  CHECK_FALSE(*done);
-  CHECK(t.broker.publishes == 1);
+  std::size_t expected = 0;
+  for (qos q : {qos::at_most_once, qos::at_least_once, qos::exactly_once}) {
+    auto op = t.c.async_publish("d/1", "x", q, asio::experimental::deferred);
+    run_for(t.io, 20ms);
+    CHECK(t.broker.publishes == expected);  // nothing happens before the launch
+    std::optional<std::error_code> done;
+    std::move(op)([&](std::error_code ec) { done = ec; });
+    REQUIRE(run_until(t.io, [&] { return done.has_value(); }));
+    CHECK_FALSE(*done);
+    REQUIRE(run_until(t.io, [&] { return t.broker.publishes == expected + 1; }));
+    ++expected;
+  }
 
   // Chained: subscribe, then publish, then receive.
   auto chain = t.c.async_subscribe("d/+", qos::at_most_once, asio::experimental::deferred(
@@ -241,9 +245,11 @@ TEST_CASE("client: use_awaitable (C++20)", "[client]") {
         CHECK_FALSE(sp);
         auto rc = co_await c.async_subscribe("aw/#", qos::exactly_once, asio::use_awaitable);
         CHECK(rc == std::vector<suback_return_code>{suback_return_code::granted_qos2});
-        co_await c.async_publish("aw/x", "1", qos::exactly_once, asio::use_awaitable);
-        message m = co_await c.async_receive(asio::use_awaitable);
-        CHECK(m.payload == "1");
+        for (qos q : {qos::at_most_once, qos::at_least_once, qos::exactly_once}) {
+          co_await c.async_publish("aw/x", "1", q, asio::use_awaitable);
+          message m = co_await c.async_receive(asio::use_awaitable);
+          CHECK(m.payload == "1");
+        }
         co_await c.async_disconnect(asio::use_awaitable);
         finished = true;
       },

@@ -228,6 +228,22 @@ TEST_CASE("tls: port mix-ups fail quickly and clearly", "[integration][tls]") {
   }
 }
 
+TEST_CASE("tls: a handshake that never completes ends at connect_timeout", "[integration][tls]") {
+  mosquitto_broker broker(tls_broker_options());
+  io_thread io;
+  client_options o = tls_client_options(broker.host(), broker.tls_port(), trusting(broker.ca_file()));
+  o.connect_timeout = 1s;
+  client c(io.io, o);
+  broker.freeze();  // SIGSTOP: the kernel still accepts the TCP connection, nobody answers TLS
+  std::chrono::milliseconds took{};
+  const auto ec = try_connect(c, &took);
+  broker.thaw();
+  INFO(ec.message() << " after " << took.count() << " ms");
+  CHECK(ec == client_errc::connect_timeout);
+  CHECK(took >= 900ms);
+  CHECK(took < 3s);
+}
+
 TEST_CASE("tls: mutual TLS", "[integration][tls]") {
   mosquitto_options o = tls_broker_options();
   o.require_certificate = true;

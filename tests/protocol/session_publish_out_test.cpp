@@ -225,7 +225,7 @@ TEST_CASE("an ack of the wrong type for an in-flight flow closes with ack_type_m
 }
 
 TEST_CASE("PUBACK after PUBREL (QoS 2 flow in PUBCOMP phase) is a type mismatch",
-          "[protocol][acks]") {
+          "[protocol][acks][MQTT-4.8.0-1]") {
   scripted_peer p;
   p.establish();
   publish_ok(p, "t", "m", qos::exactly_once);

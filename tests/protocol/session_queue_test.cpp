@@ -226,7 +226,8 @@ TEST_CASE("disconnect: DISCONNECT after pending output, then close_event, then n
   p.drop();
 }
 
-TEST_CASE("disconnect while waiting for CONNACK and while offline", "[protocol][disconnect]") {
+TEST_CASE("disconnect while waiting for CONNACK and while offline",
+          "[protocol][disconnect][MQTT-3.14.4-1][MQTT-3.14.4-2]") {
   SECTION("awaiting CONNACK: DISCONNECT follows the CONNECT") {
     scripted_peer p;
     p.connect();

@@ -148,7 +148,7 @@ TEST_CASE("a violation keeps the session state for the next connection",
 }
 
 TEST_CASE("an UNSUBSCRIBE in flight across a reconnect still wins over the resubscription",
-          "[protocol][reconnect][subscribe]") {
+          "[protocol][reconnect][subscribe][MQTT-2.3.1-3]") {
   scripted_peer p;
   p.establish();
   std::error_code ec;
@@ -169,7 +169,7 @@ TEST_CASE("an UNSUBSCRIBE in flight across a reconnect still wins over the resub
 }
 
 TEST_CASE("an unacknowledged resubscription is superseded by the next one",
-          "[protocol][reconnect][subscribe]") {
+          "[protocol][reconnect][subscribe][MQTT-2.3.1-7]") {
   scripted_peer p;
   p.establish();
   std::error_code ec;

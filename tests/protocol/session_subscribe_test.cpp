@@ -136,7 +136,7 @@ TEST_CASE("no resubscription when the server kept the session",
 }
 
 TEST_CASE("many remembered subscriptions are re-sent in batches",
-          "[protocol][subscribe][reconnect]") {
+          "[protocol][subscribe][reconnect][MQTT-3.2.2-3]") {
   scripted_peer p;
   p.establish();
   std::error_code ec;

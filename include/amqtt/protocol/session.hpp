@@ -11,14 +11,18 @@
 //   prepare_input(n) / commit_input(k,now) read socket bytes straight into the session
 //   poll(now)                              next event, or std::monostate when there is none;
 //                                          call until monostate after every input/request/timer
-//   has_output() / take_output(buf)        bytes to write; take_output swaps buffers (no copy)
+//   has_output() / take_output(buf)        bytes to write; take_output swaps buffers (no copy);
+//                                          poll() again afterwards (freed output space sends
+//                                          waiting requests; a handed-out DISCONNECT closes)
 //   next_deadline() / on_timer(now)        arm one timer; call on_timer when it fires
 //   on_disconnected(ec, now)               transport is down; session state is kept
 // A close_event means "close the transport now, then call on_disconnected".
 //
-// Back-pressure: poll() decodes one packet per call. A driver whose consumer is full simply stops
-// calling poll() and stops reading; while input is paused (set_input_paused) the dead-link timer
-// does not run, so a slow consumer never causes a false keepalive timeout.
+// Back-pressure: poll() hands out at most one message per call (it decodes packets only until one
+// yields an event; packets that yield none, e.g. PINGRESP, do not end the call). A driver whose
+// consumer is full simply stops calling poll() and stops reading; while input is paused
+// (set_input_paused) the dead-link timer does not run, so a slow consumer never causes a false
+// keepalive timeout. Details, guarantees and bounds: docs/session.md.
 
 #include <algorithm>
 #include <chrono>

@@ -241,7 +241,10 @@ class tls_transport final : public transport {
                 stream_.async_handshake(
                     asio::ssl::stream_base::client,
                     [this, h = std::move(h)](std::error_code ec3) mutable {
-                      if (!ec3 && closed_) ec3 = asio::error::operation_aborted;
+                      if (closed_) {  // close() during the handshake: an abort, not a failure
+                        h(asio::error::operation_aborted);
+                        return;
+                      }
                       h(map_handshake_error(ec3));
                     });
               });
