@@ -80,8 +80,8 @@ void connect(asio::io_context& io, client& c) {
 
 TEST_CASE("client: QoS 0 publish from the strand allocates nothing in steady state",
           "[client][alloc]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   broker.record = false;
   broker.echo = false;
   client c(io, fake_options(broker));
@@ -116,8 +116,8 @@ TEST_CASE("client: QoS 0 publish from the strand allocates nothing in steady sta
 
 TEST_CASE("client: receiving into a reused message: no allocation by the client in steady state",
           "[client][alloc]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   broker.record = false;
   client c(io, fake_options(broker));
   connect(io, c);

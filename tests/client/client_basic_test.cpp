@@ -28,8 +28,8 @@ using namespace amqtt::test;
 using namespace std::chrono_literals;
 
 struct connected_client {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   client c;
   std::vector<client_event> events;
 
@@ -234,8 +234,8 @@ TEST_CASE("client: deferred operations run when launched", "[client]") {
 
 #if defined(__cpp_impl_coroutine)
 TEST_CASE("client: use_awaitable (C++20)", "[client]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   client c(io, fake_options(broker));
   bool finished = false;
   asio::co_spawn(
@@ -390,8 +390,8 @@ TEST_CASE("client: the offline queue is bounded: queue_full, never a silent drop
 }
 
 TEST_CASE("client: options are validated when the loop starts", "[client]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   SECTION("no brokers") {
     auto o = fake_options(broker);
     o.brokers.clear();

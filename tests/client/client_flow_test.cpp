@@ -28,8 +28,8 @@ void connect(asio::io_context& io, client& c) {
 }  // namespace
 
 TEST_CASE("client: back-pressure stops reading when the receive queue is full", "[client][flow]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   auto o = fake_options(broker);
   o.receive_queue_limit = 10;
   o.read_buffer_size = 64;  // many reads for the flood
@@ -70,8 +70,8 @@ TEST_CASE("client: back-pressure stops reading when the receive queue is full", 
 }
 
 TEST_CASE("client: back-pressure does not hold up publishing or keepalive", "[client][flow]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   auto o = fake_options(broker);
   o.receive_queue_limit = 2;
   o.read_buffer_size = 16;
@@ -98,8 +98,8 @@ TEST_CASE("client: back-pressure does not hold up publishing or keepalive", "[cl
 }
 
 TEST_CASE("client: async_receive cancellation", "[client][flow]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   client c(io, fake_options(broker));
   connect(io, c);
 
@@ -146,8 +146,8 @@ TEST_CASE("client: async_receive cancellation", "[client][flow]") {
 }
 
 TEST_CASE("client: publish cancellation: queued is removed, in flight completes", "[client][flow]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   client c(io, fake_options(broker));
 
   // Not connected: the publish waits in the queue and can be cancelled.
@@ -184,8 +184,8 @@ TEST_CASE("client: publish cancellation: queued is removed, in flight completes"
 }
 
 TEST_CASE("client: async_connect cancellation leaves the loop running", "[client][flow]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   broker.send_connack = false;
   client c(io, fake_options(broker));
   asio::cancellation_signal signal;

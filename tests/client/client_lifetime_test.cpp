@@ -29,8 +29,8 @@ void connect(asio::io_context& io, client& c) {
 }  // namespace
 
 TEST_CASE("client: handlers may call the client", "[client][reentrancy]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   client c(io, fake_options(broker));
 
   SECTION("publish from inside a receive handler") {
@@ -124,8 +124,8 @@ TEST_CASE("client: handlers may call the client", "[client][reentrancy]") {
 }
 
 TEST_CASE("client: destruction completes pending operations with operation_aborted", "[client][lifetime]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   std::vector<std::error_code> results;
   {
     client c(io, fake_options(broker));
@@ -152,8 +152,8 @@ TEST_CASE("client: destruction completes pending operations with operation_abort
 }
 
 TEST_CASE("client: destroyed while connecting with a pending async_connect", "[client][lifetime]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   broker.hang_connect = true;
   std::optional<std::error_code> ec;
   {
@@ -206,8 +206,8 @@ TEST_CASE("client: the io_context destroyed with operations outstanding leaks no
 }
 
 TEST_CASE("client: moving a client keeps it working", "[client][lifetime]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   client a(io, fake_options(broker));
   connect(io, a);
   client b(std::move(a));

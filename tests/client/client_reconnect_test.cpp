@@ -38,8 +38,8 @@ TEST_CASE("client: backoff cap doubles from min to max", "[client][reconnect]") 
 }
 
 TEST_CASE("client: failed connects are retried with growing, jittered backoff", "[client][reconnect]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   const int failures = 8;
   for (int i = 0; i < failures; ++i) broker.connect_errors.push_back(asio::error::connection_refused);
   auto o = fake_options(broker);
@@ -68,8 +68,8 @@ TEST_CASE("client: failed connects are retried with growing, jittered backoff", 
 }
 
 TEST_CASE("client: full jitter spreads delays over [0, cap]", "[client][reconnect]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   const int failures = 60;
   for (int i = 0; i < failures; ++i) broker.connect_errors.push_back(asio::error::connection_refused);
   auto o = fake_options(broker);
@@ -103,8 +103,8 @@ TEST_CASE("client: permanent CONNACK refusals stop the loop", "[client][reconnec
       std::make_pair(connect_return_code::bad_username_or_password,
                      protocol_errc::bad_username_or_password),
       std::make_pair(connect_return_code::not_authorized, protocol_errc::not_authorized));
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   broker.connack_codes = {code, code, code};
   client c(io, fake_options(broker));
   std::vector<client_event> events;
@@ -126,8 +126,8 @@ TEST_CASE("client: permanent CONNACK refusals stop the loop", "[client][reconnec
 }
 
 TEST_CASE("client: refusal 3 (server unavailable) is retried", "[client][reconnect]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   broker.connack_codes = {connect_return_code::server_unavailable,
                           connect_return_code::server_unavailable};
   client c(io, fake_options(broker));
@@ -144,8 +144,8 @@ TEST_CASE("client: refusal 3 (server unavailable) is retried", "[client][reconne
 }
 
 TEST_CASE("client: connect timeout covers CONNECT/CONNACK and the TCP connect", "[client][reconnect]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   auto o = fake_options(broker);
   o.connect_timeout = 50ms;
   o.reconnect.enabled = false;
@@ -162,8 +162,8 @@ TEST_CASE("client: connect timeout covers CONNECT/CONNACK and the TCP connect", 
 }
 
 TEST_CASE("client: brokers are tried in turn", "[client][reconnect]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   broker.connect_errors = {asio::error::connection_refused, asio::error::host_not_found,
                            asio::error::connection_refused};
   auto o = fake_options(broker);
@@ -184,8 +184,8 @@ TEST_CASE("client: brokers are tried in turn", "[client][reconnect]") {
 }
 
 TEST_CASE("client: without reconnect, a failure or loss ends async_run", "[client][reconnect]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   auto o = fake_options(broker);
   o.reconnect.enabled = false;
   client c(io, o);
@@ -213,8 +213,8 @@ TEST_CASE("client: without reconnect, a failure or loss ends async_run", "[clien
 
 TEST_CASE("client: after a loss, in-flight messages are re-sent and subscriptions renewed",
           "[client][reconnect]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   client c(io, fake_options(broker));
   std::vector<client_event> events;
   c.set_event_handler([&](const client_event& e) { events.push_back(e); });
@@ -254,8 +254,8 @@ TEST_CASE("client: after a loss, in-flight messages are re-sent and subscription
 }
 
 TEST_CASE("client: keepalive timeout is detected and the client reconnects", "[client][reconnect]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   auto o = fake_options(broker);
   o.session.keep_alive = std::chrono::seconds(1);
   o.session.ping_timeout = 200ms;
@@ -280,8 +280,8 @@ TEST_CASE("client: keepalive timeout is detected and the client reconnects", "[c
 }
 
 TEST_CASE("client: graceful disconnect sends DISCONNECT and ends the loop", "[client][reconnect]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   client c(io, fake_options(broker));
   std::vector<client_event> events;
   c.set_event_handler([&](const client_event& e) { events.push_back(e); });
@@ -321,8 +321,8 @@ TEST_CASE("client: graceful disconnect sends DISCONNECT and ends the loop", "[cl
 }
 
 TEST_CASE("client: disconnect during backoff or connect stops at once", "[client][reconnect]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
-  fake_broker broker;
   auto o = fake_options(broker);
   o.reconnect.min_delay = 10000ms;
   o.reconnect.max_delay = 10000ms;

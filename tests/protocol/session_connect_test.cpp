@@ -125,7 +125,7 @@ TEST_CASE("a second CONNACK closes with unexpected_connack", "[protocol][connack
   CHECK(p.close_reason() == protocol_errc::unexpected_connack);
 }
 
-TEST_CASE("session present on a clean session is a violation; accepted otherwise",
+TEST_CASE("session present on a clean session is a violation, accepted otherwise",
           "[protocol][connack][MQTT-3.2.2-1][MQTT-3.2.2-2][MQTT-3.2.2-3]") {
   SECTION("clean session, session present 1") {
     scripted_peer p;

@@ -92,7 +92,7 @@ TEST_CASE("no CONNACK within KA + PT of the connection start is a dead link",
   CHECK_FALSE(p.s.next_deadline());
 }
 
-TEST_CASE("silence after a PINGREQ: keepalive_timeout after PT; any byte is enough",
+TEST_CASE("silence after a PINGREQ: keepalive_timeout after PT, any byte is enough",
           "[protocol][keepalive][MQTT-3.12.4-1]") {
   SECTION("default PT = KA / 2") {
     scripted_peer p(ka_options(10s));

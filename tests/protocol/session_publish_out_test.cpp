@@ -76,7 +76,7 @@ TEST_CASE("QoS 2 publish: PUBLISH, PUBREC, PUBREL, PUBCOMP, done on PUBCOMP",
   p.expect_nothing();
 }
 
-TEST_CASE("PUBLISH, SUBSCRIBE and UNSUBSCRIBE share one id space; in-flight ids are unique",
+TEST_CASE("PUBLISH, SUBSCRIBE and UNSUBSCRIBE share one id space, in-flight ids are unique",
           "[protocol][packet-id][MQTT-2.3.1-1][MQTT-2.3.1-2][MQTT-2.3.1-3]") {
   scripted_peer p;
   p.establish();

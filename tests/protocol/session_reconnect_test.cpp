@@ -8,7 +8,7 @@
 using namespace amqtt;
 using namespace amqtt_test;
 
-TEST_CASE("un-acked PUBLISHes are re-sent with DUP=1 and their ids in order; PUBRELs too",
+TEST_CASE("un-acked PUBLISHes are re-sent with DUP=1 and their ids in order, PUBRELs too",
           "[protocol][reconnect][MQTT-4.4.0-1][MQTT-3.3.1-1][MQTT-4.6.0-1][MQTT-4.3.3-1]"
           "[MQTT-2.3.1-3][MQTT-4.1.0-1][MQTT-3.1.2-4][MQTT-4.6.0-4]") {
   auto o = test_options();

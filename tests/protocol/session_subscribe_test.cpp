@@ -7,7 +7,7 @@
 using namespace amqtt;
 using namespace amqtt_test;
 
-TEST_CASE("SUBSCRIBE bytes; SUBACK results in filter order",
+TEST_CASE("SUBSCRIBE bytes, SUBACK results in filter order",
           "[protocol][subscribe][MQTT-3.8.1-1][MQTT-2.3.1-7][MQTT-3.9.3-1][MQTT-3.8.4-5]"
           "[MQTT-3.8.3-1][MQTT-3-8.3-4]") {
   scripted_peer p;
@@ -27,7 +27,7 @@ TEST_CASE("SUBSCRIBE bytes; SUBACK results in filter order",
   CHECK(p.s.subscription_count() == 1);  // the refused filter is not remembered
 }
 
-TEST_CASE("UNSUBSCRIBE bytes; UNSUBACK completes it and forgets the filters",
+TEST_CASE("UNSUBSCRIBE bytes, UNSUBACK completes it and forgets the filters",
           "[protocol][subscribe][MQTT-3.10.1-1][MQTT-3.10.3-1][MQTT-3.10.4-4][MQTT-2.3.1-7]") {
   scripted_peer p;
   p.establish();
