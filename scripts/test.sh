@@ -133,6 +133,16 @@ cmake --build "${build_root}/gcc" -j "${jobs}"
   "${extra_ctest_args[@]}")
 stage_done
 
+# --------------------------------------------------------------------------
+# generated docs must match the tests: conformance table and doc samples
+# --------------------------------------------------------------------------
+stage docs "docs/conformance.md and doc samples are up to date"
+python3 scripts/gen-conformance.py --check
+if [[ -f scripts/check-doc-samples.py ]]; then
+  python3 scripts/check-doc-samples.py
+fi
+stage_done
+
 if [[ "${AMQTT_SKIP_SANITIZERS:-0}" != "1" ]]; then
   # ------------------------------------------------------------------------
   # c. clang++ AddressSanitizer + UndefinedBehaviorSanitizer, full ctest

@@ -216,7 +216,8 @@ class session {
   void handle_unsuback(std::uint16_t id);
   void finish(std::uint16_t id, const std::vector<suback_return_code>* results);
   void fail(detail::outbound_request&& r, std::error_code reason);
-  void send_new(detail::outbound_request&& r);
+  detail::outbound_flow& add_flow(amqtt::qos qos, detail::request_kind kind);
+  void send_new(const detail::outbound_request& r);
   void encode_flow(const detail::outbound_flow& f, bool resend);
   void encode_publish(const detail::outbound_request& r, std::uint16_t packet_id, bool dup);
   void queue_resubscriptions();
@@ -251,6 +252,7 @@ inline session::session(session_options options)
           std::clamp<std::size_t>(options_.max_inflight, 1, detail::packet_id_pool::capacity)),
       decoder_(
           decode_options{packet_direction::server_to_client, options_.max_incoming_packet_size}),
+      inflight_(options_.max_queued_bytes),
       queue_(options_.max_queued, options_.max_queued_bytes),
       keepalive_(std::chrono::duration_cast<std::chrono::milliseconds>(std::clamp(
                      options_.keep_alive, std::chrono::seconds(0), std::chrono::seconds(65535))),
@@ -400,7 +402,7 @@ inline void session::handle_connack(const connack_packet& c, steady_time now) {
   state_ = session_state::connected;
   keepalive_.on_connack(now);
   events_.push_back(connected_event{c.session_present});
-  std::size_t resend_count = inflight_.unacked().size();
+  std::size_t resend_count = inflight_.unacked_count();
   if (!c.session_present) {
     // The server has no session: it will not re-send QoS 2 PUBLISHes we already PUBREC'd, and
     // it forgot our subscriptions. Resubscribe to every remembered filter (superseding any
@@ -408,30 +410,30 @@ inline void session::handle_connack(const connack_packet& c, steady_time now) {
     // UNSUBSCRIBE must apply after it, and re-sent PUBLISHes should find the subscriptions.
     inbound_qos2_.clear();
     std::vector<std::uint16_t> stale;
-    for (const auto& f : inflight_.unacked())
+    inflight_.for_each_unacked([&](const detail::outbound_flow& f) {
       if (f.request.id == 0) stale.push_back(f.packet_id);
+    });
     for (std::uint16_t id : stale) {
       inflight_.erase(id);
       ids_.release(id);
     }
-    resend_count = inflight_.unacked().size();
+    resend_count = inflight_.unacked_count();
     queue_resubscriptions();
     while (!resubscribe_.empty() && !ids_.exhausted()) {
-      detail::outbound_request r = std::move(resubscribe_.front());
+      send_new(resubscribe_.front());
       resubscribe_.pop_front();
-      send_new(std::move(r));
     }
   }
   // Re-send what was sent but not acknowledged, same ids [MQTT-4.4.0-1]: PUBRELs in PUBREC
   // order [MQTT-4.6.0-4], then PUBLISH (DUP=1 [MQTT-3.3.1-1]) / SUBSCRIBE / UNSUBSCRIBE in
   // their original order [MQTT-4.6.0-1]. Only the flows from before this CONNACK: the
   // resubscriptions just sent were appended after them.
-  for (const auto& f : inflight_.released()) append(pubrel_packet{f.packet_id});
+  inflight_.for_each_released(
+      [&](const detail::outbound_flow& f) { append(pubrel_packet{f.packet_id}); });
   std::size_t n = 0;
-  for (const auto& f : inflight_.unacked()) {
-    if (n++ == resend_count) break;
-    encode_flow(f, true);
-  }
+  inflight_.for_each_unacked([&](const detail::outbound_flow& f) {
+    if (n++ < resend_count) encode_flow(f, true);
+  });
   drain();
 }
 
@@ -510,9 +512,7 @@ inline void session::handle_unsuback(std::uint16_t id) {
 
 // The flow's final ack arrived: free its id [MQTT-2.3.1-3], report, and send what waited.
 inline void session::finish(std::uint16_t id, const std::vector<suback_return_code>* results) {
-  detail::outbound_flow f = inflight_.erase(id);
-  ids_.release(id);
-  detail::outbound_request& r = f.request;
+  detail::outbound_request& r = inflight_.find(id)->request;
   switch (r.kind) {
     case detail::request_kind::publish:
       events_.push_back(publish_done_event{r.id, {}});
@@ -538,6 +538,8 @@ inline void session::finish(std::uint16_t id, const std::vector<suback_return_co
       events_.push_back(unsubscribe_done_event{r.id, {}});
       break;
   }
+  inflight_.erase(id);  // its slot (and buffers) are reused by later flows
+  ids_.release(id);
   drain();
 }
 
@@ -618,16 +620,25 @@ inline void session::encode_flow(const detail::outbound_flow& f, bool resend) {
 
 // Sends a request that needs a packet id (QoS 1/2 PUBLISH, SUBSCRIBE, UNSUBSCRIBE). The caller
 // checked that an id is free (and, for a PUBLISH, that the window has room).
-inline void session::send_new(detail::outbound_request&& r) {
+// A new in-flight flow with a fresh packet id; its request (recycled slot, empty) is filled in by
+// the caller, which then encodes it.
+inline detail::outbound_flow& session::add_flow(amqtt::qos qos, detail::request_kind kind) {
   const std::uint16_t id = ids_.acquire();  // unused, non-zero [MQTT-2.3.1-1], [MQTT-2.3.1-2]
   detail::flow_phase phase = detail::flow_phase::await_puback;
-  if (r.kind == detail::request_kind::subscribe)
+  if (kind == detail::request_kind::subscribe)
     phase = detail::flow_phase::await_suback;
-  else if (r.kind == detail::request_kind::unsubscribe)
+  else if (kind == detail::request_kind::unsubscribe)
     phase = detail::flow_phase::await_unsuback;
-  else if (r.qos == qos::exactly_once)
+  else if (qos == qos::exactly_once)
     phase = detail::flow_phase::await_pubrec;
-  encode_flow(inflight_.add(std::move(r), id, phase), false);
+  return inflight_.add(id, phase);
+}
+
+// Copies the request into a recycled in-flight slot (reusing its buffers) and encodes it.
+inline void session::send_new(const detail::outbound_request& r) {
+  detail::outbound_flow& f = add_flow(r.qos, r.kind);
+  detail::assign_request(f.request, r);
+  encode_flow(f, false);
 }
 
 inline void session::queue_resubscriptions() {
@@ -655,23 +666,24 @@ inline void session::drain() {
   while (state_ == session_state::connected && out_.size() < options_.max_output_bytes) {
     if (!resubscribe_.empty()) {
       if (ids_.exhausted()) return;
-      detail::outbound_request r = std::move(resubscribe_.front());
+      send_new(resubscribe_.front());
       resubscribe_.pop_front();
-      send_new(std::move(r));
       continue;
     }
     if (queue_.empty()) return;
     const detail::outbound_request& next = queue_.front();
     if (next.kind == detail::request_kind::publish && next.qos == qos::at_most_once) {
-      const detail::outbound_request r = queue_.pop_front();
-      encode_publish(r, 0, false);
-      events_.push_back(publish_done_event{r.id, {}});
+      const request_id id = next.id;
+      encode_publish(next, 0, false);
+      queue_.discard_front();
+      events_.push_back(publish_done_event{id, {}});
       continue;
     }
     if (next.kind == detail::request_kind::publish && inflight_.publish_count() >= max_inflight_)
       return;
     if (ids_.exhausted()) return;
-    send_new(queue_.pop_front());
+    send_new(next);
+    queue_.discard_front();
   }
 }
 
@@ -730,18 +742,21 @@ inline request_id session::publish(std::string_view topic, std::string_view payl
     ec = protocol_errc::queue_full;
     return 0;
   }
-  detail::outbound_request r;
-  r.id = next_request_id_++;
-  r.kind = detail::request_kind::publish;
-  r.qos = qos;
-  r.retain = retain;
-  r.topic.assign(topic);
-  r.payload.assign(payload);
-  const request_id id = r.id;
-  if (direct)
-    send_new(std::move(r));
-  else
-    queue_.push_back(std::move(r));
+  // Topic and payload are copied into a recycled slot (in flight or queued), whose buffers are
+  // reused: no allocation in steady state.
+  const request_id id = next_request_id_++;
+  if (direct) {
+    detail::outbound_flow& f = add_flow(qos, detail::request_kind::publish);
+    detail::outbound_request& r = f.request;
+    r.id = id;
+    r.qos = qos;
+    r.retain = retain;
+    r.topic.assign(topic);
+    r.payload.assign(payload);
+    encode_flow(f, false);
+  } else {
+    queue_.push_back_publish(id, qos, retain, topic, payload);
+  }
   return id;
 }
 
@@ -773,7 +788,7 @@ inline request_id session::subscribe(const std::vector<subscribe_entry>& entries
   r.id = next_request_id_++;
   const request_id id = r.id;
   if (direct)
-    send_new(std::move(r));
+    send_new(r);
   else
     queue_.push_back(std::move(r));
   return id;
@@ -804,7 +819,7 @@ inline request_id session::unsubscribe(const std::vector<std::string_view>& filt
   r.id = next_request_id_++;
   const request_id id = r.id;
   if (direct)
-    send_new(std::move(r));
+    send_new(r);
   else
     queue_.push_back(std::move(r));
   return id;
