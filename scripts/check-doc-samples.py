@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks that the C++ samples of the user documentation are the code the tests compile.
 
-Every ```cpp block of README.md, docs/getting-started.md and docs/user-guide.md must be preceded
+Every ```cpp block of README.md, docs/getting-started.md, docs/user-guide.md, docs/client.md and
+docs/tls.md must be preceded
 by a marker line "<!-- doc:NAME -->" and must equal (whitespace-normalised: common indentation,
 trailing spaces and surrounding blank lines ignored) the region
 
@@ -29,7 +30,8 @@ import textwrap
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DOCS = [Path("README.md"), Path("docs") / "getting-started.md", Path("docs") / "user-guide.md"]
+DOCS = [Path("README.md"), Path("docs") / "getting-started.md", Path("docs") / "user-guide.md",
+        Path("docs") / "client.md", Path("docs") / "tls.md"]
 SAMPLES_CPP = Path("tests") / "client" / "docs_samples_test.cpp"
 
 MARKER = re.compile(r"^<!-- doc:([\w-]+) -->\s*$")

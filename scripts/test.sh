@@ -104,6 +104,7 @@ sanitizer_common=(
   -DAMQTT_BUILD_EXAMPLES=OFF
   -DAMQTT_BUILD_BENCHMARKS=OFF
   -DAMQTT_BUILD_FUZZERS=OFF
+  -DAMQTT_HEADER_CHECK=OFF
 )
 
 # --------------------------------------------------------------------------

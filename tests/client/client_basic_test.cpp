@@ -421,6 +421,26 @@ TEST_CASE("client: options are validated when the loop starts", "[client]") {
     REQUIRE(run_until(io, [&] { return ec.has_value(); }));
     CHECK(*ec == client_errc::invalid_options);
   }
+  SECTION("a CONNECT that cannot be encoded stops the loop at once [MQTT-3.1.2-22]") {
+    auto o = fake_options(broker);
+    o.session.password = "secret";  // no user name
+    client c(io, o);
+    std::optional<std::error_code> ec;
+    c.async_run([&](std::error_code e) { ec = e; });
+    REQUIRE(run_until(io, [&] { return ec.has_value(); }));
+    CHECK(*ec == codec_errc::password_without_username);
+    CHECK(broker.connect_attempts == 0);
+  }
+  SECTION("an invalid will topic stops the loop at once") {
+    auto o = fake_options(broker);
+    o.session.will = will_options{"will/+", "gone", qos::at_least_once, false};
+    client c(io, o);
+    std::optional<std::error_code> ec;
+    c.async_connect([&](std::error_code e, bool) { ec = e; });
+    REQUIRE(run_until(io, [&] { return ec.has_value(); }));
+    CHECK(*ec == codec_errc::wildcard_in_topic_name);
+    CHECK(broker.connect_attempts == 0);
+  }
   SECTION("a given id is kept") {
     auto o = fake_options(broker);
     o.session.client_id = "mine";

@@ -19,12 +19,7 @@ using namespace amqtt;
 using namespace amqtt::test;
 using namespace std::chrono_literals;
 
-void connect(asio::io_context& io, client& c) {
-  std::optional<std::error_code> result;
-  c.async_connect([&](std::error_code ec, bool) { result = ec; });
-  REQUIRE(run_until(io, [&] { return result.has_value(); }));
-  REQUIRE_FALSE(*result);
-}
+void connect(asio::io_context& io, client& c) { REQUIRE_FALSE(connect_and_wait(io, c)); }
 
 }  // namespace
 

@@ -1,4 +1,4 @@
-// The C++ samples of README.md, docs/getting-started.md and docs/user-guide.md, compiled here.
+// The C++ samples of README.md and docs/{getting-started,user-guide,client,tls}.md, compiled here.
 // Each sample is the region between "// [doc:NAME]" and "// [/doc]"; in the markdown it is the
 // ```cpp block after "<!-- doc:NAME -->". scripts/check-doc-samples.py fails when they differ.
 // Whole programs live in a namespace (their `main` is an ordinary function there) and are only
@@ -18,6 +18,7 @@
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/executor_work_guard.hpp>
+#include <asio/experimental/deferred.hpp>
 #include <asio/io_context.hpp>
 #include <asio/use_future.hpp>
 
@@ -421,3 +422,103 @@ TEST_CASE("docs/user-guide.md: the error table has every message", "[client][doc
   check(amqtt::tls_category(), static_cast<int>(amqtt::tls_errc::protocol_version));
 #endif
 }
+
+// ---- docs/client.md ----------------------------------------------------------------------------
+
+namespace client_md {
+
+inline void overview() {
+  // [doc:client-overview]
+  asio::io_context io;
+  amqtt::client_options o;
+  o.brokers = {{"test.mosquitto.org", 1883}};
+  o.session.keep_alive = std::chrono::seconds(30);
+  amqtt::client c(io, o);
+
+  c.set_event_handler([](const amqtt::client_event& e) {
+    if (auto* d = std::get_if<amqtt::event::disconnected>(&e))
+      std::printf("lost: %s\n", d->reason.message().c_str());
+  });
+  c.async_run([](std::error_code ec) { std::printf("loop ended: %s\n", ec.message().c_str()); });
+  c.async_subscribe("sensors/#", amqtt::qos::at_least_once,
+                    [](std::error_code, std::vector<amqtt::suback_return_code>) {});
+  c.async_publish("sensors/1", "21.5", amqtt::qos::at_least_once, [](std::error_code) {});
+  io.run();
+  // [/doc]
+}
+
+inline void tokens(amqtt::client& c) {
+  // [doc:client-tokens]
+  c.async_publish("t", "x", amqtt::qos::at_least_once, [](std::error_code) {});  // callback
+  std::future<void> f = c.async_publish("t", "x", amqtt::qos::exactly_once, asio::use_future);
+  auto op = c.async_receive(asio::experimental::deferred);  // runs when launched:
+  std::move(op)([](std::error_code, amqtt::message) {});
+  // C++20: amqtt::message m = co_await c.async_receive(asio::use_awaitable);
+  // cancellation:
+  asio::cancellation_signal sig;
+  c.async_receive(asio::bind_cancellation_slot(
+      sig.slot(), [](std::error_code, amqtt::message) {}));  // -> operation_aborted
+  sig.emit(asio::cancellation_type::terminal);
+  // [/doc]
+}
+
+}  // namespace client_md
+
+TEST_CASE("docs/client.md: samples compile", "[client][docs]") {
+  void (*overview)() = &client_md::overview;
+  void (*tokens)(amqtt::client&) = &client_md::tokens;
+  CHECK(overview != nullptr);
+  CHECK(tokens != nullptr);
+}
+
+// ---- docs/tls.md -------------------------------------------------------------------------------
+
+#if defined(AMQTT_HAS_TLS)
+namespace tls_md {
+
+inline void setup(asio::io_context& io) {
+  // [doc:tls-setup]
+  amqtt::tls_options tls;
+  tls.ca_file = "/etc/mosquitto/ca.crt";  // omit to use the system trust store
+
+  amqtt::client_options o;
+  o.brokers = {{"broker.example.com", 8883}};
+  o.transport = amqtt::make_tls_transport_factory(tls);  // throws if a file cannot be loaded
+  amqtt::client c(io, o);
+  // [/doc]
+}
+
+inline void errors(amqtt::client& c) {
+  // [doc:tls-errors]
+  c.async_connect([](std::error_code ec, bool) {
+    if (amqtt::is_certificate_error(ec)) {  // any verification failure
+      std::cerr << ec.message() << "\n";    // certificate verify failed: ...
+      if (ec.category() == amqtt::tls_verify_category())
+        std::cerr << "X509 result " << ec.value() << "\n";  // X509_V_ERR_...
+    } else if (ec == amqtt::tls_errc::client_certificate_rejected) {
+      std::cerr << "the broker refused our client certificate\n";
+    }
+  });
+  // [/doc]
+}
+
+inline amqtt::tls_options mutual() {
+  // [doc:tls-mutual]
+  amqtt::tls_options tls;
+  tls.ca_file = "ca.crt";
+  tls.cert_file = "client.crt";  // signed by a CA the broker trusts
+  tls.key_file = "client.key";
+  // [/doc]
+  return tls;
+}
+
+}  // namespace tls_md
+
+TEST_CASE("docs/tls.md: samples compile", "[client][docs]") {
+  void (*setup)(asio::io_context&) = &tls_md::setup;
+  void (*errors)(amqtt::client&) = &tls_md::errors;
+  CHECK(setup != nullptr);
+  CHECK(errors != nullptr);
+  CHECK(tls_md::mutual().cert_file == "client.crt");
+}
+#endif

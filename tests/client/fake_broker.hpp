@@ -29,6 +29,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <vector>
 
 namespace amqtt::test {
@@ -374,6 +375,16 @@ bool run_until(asio::io_context& io, Pred pred, std::chrono::milliseconds timeou
     io.run_one_for(10ms);
   }
   return true;
+}
+
+// Starts `c` connecting and runs `io` until CONNACK (or the error that stopped the loop);
+// std::errc::timed_out when nothing completed within 5 s.
+inline std::error_code connect_and_wait(asio::io_context& io, client& c) {
+  std::optional<std::error_code> result;
+  c.async_connect([&](std::error_code ec, bool) { result = ec; });
+  if (!run_until(io, [&] { return result.has_value(); }))
+    return std::make_error_code(std::errc::timed_out);
+  return *result;
 }
 
 // Runs `io` for `d` (lets pending work happen).

@@ -30,7 +30,7 @@ enum class codec_errc {
   invalid_will_qos,             // [MQTT-3.1.2-14]
   password_without_username,    // [MQTT-3.1.2-22]
   empty_client_id_needs_clean_session,  // [MQTT-3.1.3-7]
-  connack_reserved_bits,        // CONNACK acknowledge flags bits 7..1 [MQTT-3.2.2-1]
+  connack_reserved_bits,        // CONNACK acknowledge flags bits 7..1 must be 0
   invalid_connack_return_code,  // not 0..5
   empty_subscribe,              // [MQTT-3.8.3-3]
   invalid_requested_qos,        // [MQTT-3-8.3-4]

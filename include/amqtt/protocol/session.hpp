@@ -218,6 +218,10 @@ class session {
   void fail(detail::outbound_request&& r, std::error_code reason);
   detail::outbound_flow& add_flow(amqtt::qos qos, detail::request_kind kind);
   void send_new(const detail::outbound_request& r);
+  // Subscribe/unsubscribe: validate the packet the request will become, then send or queue it.
+  template <class Packet>
+  bool check_request_packet(const Packet& p, std::error_code& ec);
+  request_id submit_request(detail::outbound_request&& r, std::error_code& ec);
   void encode_flow(const detail::outbound_flow& f, bool resend);
   void encode_publish(const detail::outbound_request& r, std::uint16_t packet_id, bool dup);
   void queue_resubscriptions();
@@ -762,55 +766,40 @@ inline request_id session::publish(std::string_view topic, std::string_view payl
 
 inline request_id session::subscribe(const std::vector<subscribe_entry>& entries,
                                      std::error_code& ec) {
-  ec.clear();
   subscribe_packet p;
-  p.packet_id = 1;
+  p.packet_id = 1;  // any non-zero id: only the packet's validity and size are checked here
   p.entries = entries;
-  if (auto e = validate_packet(p)) {
-    ec = e;
-    return 0;
-  }
-  if (detail::body_size(p) > max_remaining_length) {
-    ec = codec_errc::remaining_length_overflow;
-    return 0;
-  }
+  if (!check_request_packet(p, ec)) return 0;
   detail::outbound_request r;
   r.kind = detail::request_kind::subscribe;
   for (const auto& e : entries) {
     r.filters.emplace_back(e.filter);
     r.filter_qos.push_back(e.max_qos);
   }
-  const bool direct = can_send_directly() && !ids_.exhausted();
-  if (!direct && !queue_.fits(r.bytes())) {
-    ec = protocol_errc::queue_full;
-    return 0;
-  }
-  r.id = next_request_id_++;
-  const request_id id = r.id;
-  if (direct)
-    send_new(r);
-  else
-    queue_.push_back(std::move(r));
-  return id;
+  return submit_request(std::move(r), ec);
 }
 
 inline request_id session::unsubscribe(const std::vector<std::string_view>& filters,
                                        std::error_code& ec) {
-  ec.clear();
   unsubscribe_packet p;
   p.packet_id = 1;
   p.filters = filters;
-  if (auto e = validate_packet(p)) {
-    ec = e;
-    return 0;
-  }
-  if (detail::body_size(p) > max_remaining_length) {
-    ec = codec_errc::remaining_length_overflow;
-    return 0;
-  }
+  if (!check_request_packet(p, ec)) return 0;
   detail::outbound_request r;
   r.kind = detail::request_kind::unsubscribe;
   for (auto f : filters) r.filters.emplace_back(f);
+  return submit_request(std::move(r), ec);
+}
+
+template <class Packet>
+inline bool session::check_request_packet(const Packet& p, std::error_code& ec) {
+  ec = validate_packet(p);
+  if (!ec && detail::body_size(p) > max_remaining_length)
+    ec = codec_errc::remaining_length_overflow;
+  return !ec;
+}
+
+inline request_id session::submit_request(detail::outbound_request&& r, std::error_code& ec) {
   const bool direct = can_send_directly() && !ids_.exhausted();
   if (!direct && !queue_.fits(r.bytes())) {
     ec = protocol_errc::queue_full;

@@ -134,7 +134,16 @@ inline std::error_code validate_options(const client_options& o) {
       o.read_buffer_size == 0 || o.disconnect_linger.count() < 0 || o.session.max_inflight == 0 ||
       o.session.max_inflight > 65535)
     return client_errc::invalid_options;
-  return {};
+  // The CONNECT these options make must be encodable (will topic, credentials, client id):
+  // otherwise every attempt would fail the same way and the loop would retry forever.
+  const session_options& so = o.session;
+  connect_packet c;
+  c.client_id = so.client_id;
+  c.clean_session = so.clean_session;
+  if (so.will) c.will = will_message{so.will->topic, so.will->payload, so.will->qos, so.will->retain};
+  if (so.username) c.username = *so.username;
+  if (so.password) c.password = *so.password;
+  return validate_packet(c);
 }
 
 class client_impl {
