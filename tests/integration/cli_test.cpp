@@ -38,17 +38,8 @@ using amqtt::test::mosquitto_options;
 using amqtt::test::temp_dir;
 using namespace std::chrono_literals;
 
-bool is_executable(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using amqtt::test::fixture_detail::is_executable;  // tests/support/subprocess.hpp
+using amqtt::test::fixture_detail::read_file;
 
 void write_file(const std::string& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

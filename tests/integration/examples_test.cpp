@@ -21,17 +21,8 @@ using amqtt::test::mosquitto_broker;
 using amqtt::test::temp_dir;
 using namespace std::chrono_literals;
 
-bool is_executable(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using amqtt::test::fixture_detail::is_executable;  // tests/support/subprocess.hpp
+using amqtt::test::fixture_detail::read_file;
 
 std::string examples_dir() {
   if (const char* e = std::getenv("AMQTT_BIN_DIR"); e != nullptr && *e != '\0') return e;
