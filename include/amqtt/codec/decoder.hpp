@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include "amqtt/codec/error.hpp"
+#include "amqtt/codec/force_inline.hpp"
 #include "amqtt/codec/packets.hpp"
 #include "amqtt/codec/remaining_length.hpp"
 #include "amqtt/codec/topic.hpp"
@@ -102,15 +103,11 @@ constexpr first_byte_table make_first_byte_table() noexcept {
 }
 inline constexpr first_byte_table first_byte_errors = make_first_byte_table();
 
-inline codec_errc check_first_byte_fast(std::uint8_t byte, packet_direction d) noexcept {
+AMQTT_FORCE_INLINE codec_errc check_first_byte_fast(std::uint8_t byte, packet_direction d) noexcept {
   const auto di = static_cast<unsigned>(d);
   return di < 3 ? first_byte_errors.errc[di][byte] : first_byte_errc(byte, d);
 }
 
-inline std::error_code check_first_byte(std::uint8_t byte, packet_direction d) noexcept {
-  const codec_errc e = check_first_byte_fast(byte, d);
-  return e == codec_errc{} ? std::error_code{} : make_error_code(e);
-}
 
 // Bounds-checked big-endian reader over one packet body. Any read past the end means the
 // remaining length was too short for the contents.
@@ -120,26 +117,26 @@ class body_reader {
 
   std::size_t left() const noexcept { return static_cast<std::size_t>(end_ - p_); }
 
-  bool u8(std::uint8_t& v) noexcept {
+  AMQTT_FORCE_INLINE bool u8(std::uint8_t& v) noexcept {
     if (p_ == end_) return false;
     v = *p_++;
     return true;
   }
-  bool u16(std::uint16_t& v) noexcept {
+  AMQTT_FORCE_INLINE bool u16(std::uint16_t& v) noexcept {
     if (left() < 2) return false;
     v = static_cast<std::uint16_t>((p_[0] << 8) | p_[1]);
     p_ += 2;
     return true;
   }
   // A length-prefixed field (string or binary data).
-  bool field(std::string_view& s) noexcept {
+  AMQTT_FORCE_INLINE bool field(std::string_view& s) noexcept {
     std::uint16_t n;
     if (!u16(n) || left() < n) return false;
     s = std::string_view(reinterpret_cast<const char*>(p_), n);
     p_ += n;
     return true;
   }
-  std::string_view rest() noexcept {
+  AMQTT_FORCE_INLINE std::string_view rest() noexcept {
     std::string_view s(reinterpret_cast<const char*>(p_), left());
     p_ = end_;
     return s;
@@ -150,12 +147,12 @@ class body_reader {
   const std::uint8_t* end_;
 };
 
-inline std::error_code truncated() noexcept { return codec_errc::truncated_packet; }
-inline std::error_code finish(const body_reader& r) noexcept {
-  return r.left() == 0 ? std::error_code{} : make_error_code(codec_errc::trailing_bytes);
+inline codec_errc truncated() noexcept { return codec_errc::truncated_packet; }
+inline codec_errc finish(const body_reader& r) noexcept {
+  return r.left() == 0 ? codec_errc{} : codec_errc::trailing_bytes;
 }
 
-inline std::error_code decode_connect(body_reader& r, connect_packet& p) noexcept {
+inline codec_errc decode_connect(body_reader& r, connect_packet& p) noexcept {
   std::string_view name;
   std::uint8_t level, flags;
   if (!r.field(name)) return truncated();
@@ -177,14 +174,14 @@ inline std::error_code decode_connect(body_reader& r, connect_packet& p) noexcep
   p.clean_session = flags & 0x02u;
   // Payload order: client id, will topic, will message, user name, password [MQTT-3.1.3-1].
   if (!r.field(p.client_id)) return truncated();  // [MQTT-3.1.3-3]
-  if (auto ec = validate_utf8(p.client_id)) return ec;  // [MQTT-3.1.3-4]
+  if (const codec_errc err = utf8_errc(p.client_id); err != codec_errc{}) return err;  // [MQTT-3.1.3-4]
   if (p.client_id.empty() && !p.clean_session)
     return codec_errc::empty_client_id_needs_clean_session;  // [MQTT-3.1.3-7]
   p.will.reset();
   if (will) {  // [MQTT-3.1.2-9]
     will_message w;
     if (!r.field(w.topic) || !r.field(w.payload)) return truncated();
-    if (auto ec = validate_topic_name(w.topic)) return ec;  // [MQTT-3.1.3-10]
+    if (const codec_errc err = topic_name_errc(w.topic); err != codec_errc{}) return err;  // [MQTT-3.1.3-10]
     w.qos = static_cast<qos>(will_qos);
     w.retain = will_retain;
     p.will = w;
@@ -194,7 +191,7 @@ inline std::error_code decode_connect(body_reader& r, connect_packet& p) noexcep
   if (has_username) {  // [MQTT-3.1.2-19]
     std::string_view u;
     if (!r.field(u)) return truncated();
-    if (auto ec = validate_utf8(u)) return ec;  // [MQTT-3.1.3-11]
+    if (const codec_errc err = utf8_errc(u); err != codec_errc{}) return err;  // [MQTT-3.1.3-11]
     p.username = u;
   }
   if (has_password) {  // [MQTT-3.1.2-21]
@@ -205,7 +202,7 @@ inline std::error_code decode_connect(body_reader& r, connect_packet& p) noexcep
   return finish(r);  // [MQTT-3.1.2-18], [MQTT-3.1.2-20]: no unflagged fields
 }
 
-inline std::error_code decode_connack(body_reader& r, connack_packet& p) noexcept {
+inline codec_errc decode_connack(body_reader& r, connack_packet& p) noexcept {
   std::uint8_t flags, rc;
   if (!r.u8(flags) || !r.u8(rc)) return truncated();
   if (flags & 0xFEu) return codec_errc::connack_reserved_bits;
@@ -215,13 +212,13 @@ inline std::error_code decode_connack(body_reader& r, connack_packet& p) noexcep
   return finish(r);
 }
 
-inline std::error_code decode_publish(std::uint8_t flags, body_reader& r,
+AMQTT_FORCE_INLINE codec_errc decode_publish(std::uint8_t flags, body_reader& r,
                                       publish_packet& p) noexcept {
   p.dup = flags & 0x08u;
   p.qos = static_cast<qos>((flags >> 1) & 3u);
   p.retain = flags & 0x01u;
   if (!r.field(p.topic)) return truncated();
-  if (auto ec = validate_topic_name(p.topic)) return ec;  // [MQTT-3.3.2-1], [MQTT-3.3.2-2]
+  if (const codec_errc err = topic_name_errc(p.topic); err != codec_errc{}) return err;  // [MQTT-3.3.2-1], [MQTT-3.3.2-2]
   p.packet_id = 0;
   if (p.qos != qos::at_most_once) {
     if (!r.u16(p.packet_id)) return truncated();
@@ -232,13 +229,13 @@ inline std::error_code decode_publish(std::uint8_t flags, body_reader& r,
 }
 
 template <class Ack>
-inline std::error_code decode_ack(body_reader& r, Ack& p) noexcept {
+inline codec_errc decode_ack(body_reader& r, Ack& p) noexcept {
   if (!r.u16(p.packet_id)) return truncated();
   if (p.packet_id == 0) return codec_errc::zero_packet_id;
   return finish(r);
 }
 
-inline std::error_code decode_subscribe(body_reader& r, subscribe_packet& p) {
+inline codec_errc decode_subscribe(body_reader& r, subscribe_packet& p) {
   if (!r.u16(p.packet_id)) return truncated();
   if (p.packet_id == 0) return codec_errc::zero_packet_id;
   if (r.left() == 0) return codec_errc::empty_subscribe;  // [MQTT-3.8.3-3]
@@ -247,7 +244,7 @@ inline std::error_code decode_subscribe(body_reader& r, subscribe_packet& p) {
     subscribe_entry e;
     std::uint8_t q;
     if (!r.field(e.filter) || !r.u8(q)) return truncated();
-    if (auto ec = validate_topic_filter(e.filter)) return ec;  // [MQTT-3.8.3-1]
+    if (const codec_errc err = topic_filter_errc(e.filter); err != codec_errc{}) return err;  // [MQTT-3.8.3-1]
     if (q > 2) return codec_errc::invalid_requested_qos;      // [MQTT-3-8.3-4]
     e.max_qos = static_cast<qos>(q);
     p.entries.push_back(e);
@@ -255,7 +252,7 @@ inline std::error_code decode_subscribe(body_reader& r, subscribe_packet& p) {
   return {};
 }
 
-inline std::error_code decode_suback(body_reader& r, suback_packet& p) {
+inline codec_errc decode_suback(body_reader& r, suback_packet& p) {
   if (!r.u16(p.packet_id)) return truncated();
   if (p.packet_id == 0) return codec_errc::zero_packet_id;
   if (r.left() == 0) return codec_errc::empty_suback;
@@ -268,7 +265,7 @@ inline std::error_code decode_suback(body_reader& r, suback_packet& p) {
   return {};
 }
 
-inline std::error_code decode_unsubscribe(body_reader& r, unsubscribe_packet& p) {
+inline codec_errc decode_unsubscribe(body_reader& r, unsubscribe_packet& p) {
   if (!r.u16(p.packet_id)) return truncated();
   if (p.packet_id == 0) return codec_errc::zero_packet_id;
   if (r.left() == 0) return codec_errc::empty_unsubscribe;  // [MQTT-3.10.3-2]
@@ -276,7 +273,7 @@ inline std::error_code decode_unsubscribe(body_reader& r, unsubscribe_packet& p)
   while (r.left() != 0) {
     std::string_view f;
     if (!r.field(f)) return truncated();
-    if (auto ec = validate_topic_filter(f)) return ec;  // [MQTT-3.10.3-1]
+    if (const codec_errc err = topic_filter_errc(f); err != codec_errc{}) return err;  // [MQTT-3.10.3-1]
     p.filters.push_back(f);
   }
   return {};
@@ -285,53 +282,56 @@ inline std::error_code decode_unsubscribe(body_reader& r, unsubscribe_packet& p)
 // Emplaces alternative P into the variant (reusing it when it already holds a P, which keeps
 // the vectors' capacity across packets) and decodes into it.
 template <class P, class F>
-inline std::error_code decode_into(packet& out, F&& f) {
+AMQTT_FORCE_INLINE codec_errc decode_into(packet& out, F&& f) {
   P* p = std::get_if<P>(&out);
   if (p == nullptr) p = &out.emplace<P>();
   return f(*p);
 }
 
-}  // namespace detail
-
-// Decodes a fixed header from the start of [data, data+size). Validates the first byte as soon
-// as it is there (so garbage is rejected before its length arrives) and the packet-size limit
-// as soon as the remaining length is known.
-inline decode_status decode_fixed_header(const std::uint8_t* data, std::size_t size,
-                                         const decode_options& options, fixed_header& header,
-                                         std::error_code& ec) noexcept {
+// decode_fixed_header() with the error as codec_errc (see to_error_code).
+AMQTT_FORCE_INLINE decode_status fixed_header_errc(const std::uint8_t* data, std::size_t size,
+                                       const decode_options& options, fixed_header& header,
+                                       codec_errc& error) noexcept {
   if (size == 0) return decode_status::need_more;
-  if (const codec_errc e = detail::check_first_byte_fast(data[0], options.direction);
-      e != codec_errc{}) {
-    ec = e;
+  if (const codec_errc e = check_first_byte_fast(data[0], options.direction); e != codec_errc{}) {
+    error = e;
     return decode_status::error;
   }
   std::uint32_t length = 0;
   std::size_t used = 0;
-  const auto st = decode_remaining_length(data + 1, size - 1, length, used, ec);
-  if (st != decode_status::complete) return st;
+  const decode_status st = remaining_length_status(data + 1, size - 1, length, used);
+  if (st != decode_status::complete) {
+    if (st == decode_status::error) error = codec_errc::malformed_remaining_length;
+    return st;
+  }
   header.type = static_cast<packet_type>(data[0] >> 4);
   header.flags = static_cast<std::uint8_t>(data[0] & 0x0Fu);
   header.remaining_length = length;
   header.size = static_cast<std::uint8_t>(1 + used);
   if (header.packet_size() > options.max_packet_size) {
-    ec = codec_errc::packet_too_large;
+    error = codec_errc::packet_too_large;
     return decode_status::error;
   }
   return decode_status::complete;
 }
 
-// Decodes the body of a packet whose fixed header is `h`; `body` holds h.remaining_length bytes.
-inline std::error_code decode_body(const fixed_header& h, const std::uint8_t* body, packet& out) {
-  detail::body_reader r(body, h.remaining_length);
-  using namespace detail;
+// body_errc() of a PUBLISH, inlined into decode_packet().
+AMQTT_FORCE_INLINE codec_errc publish_body_errc(const fixed_header& h, const std::uint8_t* body,
+                                                packet& out) {
+  body_reader r(body, h.remaining_length);
+  return decode_into<publish_packet>(out, [&](auto& p) { return decode_publish(h.flags, r, p); });
+}
+
+// decode_body() with the error as codec_errc.
+inline codec_errc body_errc(const fixed_header& h, const std::uint8_t* body, packet& out) {
+  body_reader r(body, h.remaining_length);
   switch (h.type) {
     case packet_type::connect:
       return decode_into<connect_packet>(out, [&](auto& p) { return decode_connect(r, p); });
     case packet_type::connack:
       return decode_into<connack_packet>(out, [&](auto& p) { return decode_connack(r, p); });
     case packet_type::publish:
-      return decode_into<publish_packet>(out,
-                                         [&](auto& p) { return decode_publish(h.flags, r, p); });
+      return publish_body_errc(h, body, out);
     case packet_type::puback:
       return decode_into<puback_packet>(out, [&](auto& p) { return decode_ack(r, p); });
     case packet_type::pubrec:
@@ -364,23 +364,46 @@ inline std::error_code decode_body(const fixed_header& h, const std::uint8_t* bo
   return codec_errc::auth_not_supported;
 }
 
+}  // namespace detail
+
+// Decodes a fixed header from the start of [data, data+size). Validates the first byte as soon
+// as it is there (so garbage is rejected before its length arrives) and the packet-size limit
+// as soon as the remaining length is known.
+inline decode_status decode_fixed_header(const std::uint8_t* data, std::size_t size,
+                                         const decode_options& options, fixed_header& header,
+                                         std::error_code& ec) noexcept {
+  codec_errc e{};
+  const decode_status st = detail::fixed_header_errc(data, size, options, header, e);
+  if (st == decode_status::error) ec = e;
+  return st;
+}
+
+// Decodes the body of a packet whose fixed header is `h`; `body` holds h.remaining_length bytes.
+inline std::error_code decode_body(const fixed_header& h, const std::uint8_t* body, packet& out) {
+  return detail::to_error_code(detail::body_errc(h, body, out));
+}
+
 // Decodes one packet from the start of [data, data+size): `need_more` until the whole packet is
 // there, then `complete` with `consumed` = its size. The packet views `data`.
 inline decode_result decode_packet(const std::uint8_t* data, std::size_t size, packet& out,
                                    const decode_options& options = {}) {
   decode_result result;
   fixed_header h;
-  result.status = decode_fixed_header(data, size, options, h, result.error);
-  if (result.status != decode_status::complete) return result;
-  if (size < h.packet_size()) {
-    result.status = decode_status::need_more;
-    return result;
+  codec_errc e{};
+  result.status = detail::fixed_header_errc(data, size, options, h, e);
+  if (result.status == decode_status::complete) {
+    if (size < h.packet_size()) {
+      result.status = decode_status::need_more;
+    } else if ((e = h.type == packet_type::publish
+                        ? detail::publish_body_errc(h, data + h.size, out)  // the hot path
+                        : detail::body_errc(h, data + h.size, out)) == codec_errc{}) {
+      result.consumed = h.packet_size();
+      return result;
+    } else {
+      result.status = decode_status::error;
+    }
   }
-  if ((result.error = decode_body(h, data + h.size, out))) {
-    result.status = decode_status::error;
-    return result;
-  }
-  result.consumed = h.packet_size();
+  if (result.status == decode_status::error) result.error = e;
   return result;
 }
 

@@ -136,6 +136,15 @@ inline std::error_code make_error_code(codec_errc e) noexcept {
   return {static_cast<int>(e), codec_category()};
 }
 
+namespace detail {
+// The hot paths (decoder, validation) pass codec_errc around, codec_errc{} meaning "no error",
+// and convert once at the API boundary: a default std::error_code costs an out-of-line
+// std::system_category() call each time one is made.
+inline std::error_code to_error_code(codec_errc e) noexcept {
+  return e == codec_errc{} ? std::error_code{} : make_error_code(e);
+}
+}  // namespace detail
+
 }  // namespace amqtt
 
 template <>

@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "amqtt/codec/error.hpp"
+#include "amqtt/codec/force_inline.hpp"
 
 namespace amqtt {
 
@@ -36,12 +37,11 @@ inline std::size_t encode_remaining_length(std::uint32_t value, std::uint8_t* ou
   return n;
 }
 
-// Decodes a remaining length from [data, data+size). On `complete`, `value` and `used` are set.
-// `need_more` when the input ends in the middle of the varint; `error` (malformed_remaining_length)
-// when a fourth byte still has its continuation bit set.
-inline decode_status decode_remaining_length(const std::uint8_t* data, std::size_t size,
-                                             std::uint32_t& value, std::size_t& used,
-                                             std::error_code& ec) noexcept {
+namespace detail {
+// decode_remaining_length() without the error_code: `error` always means
+// codec_errc::malformed_remaining_length.
+AMQTT_FORCE_INLINE decode_status remaining_length_status(const std::uint8_t* data, std::size_t size,
+                                             std::uint32_t& value, std::size_t& used) noexcept {
   std::uint32_t result = 0;
   for (std::size_t i = 0; i < 4; ++i) {
     if (i == size) return decode_status::need_more;
@@ -53,8 +53,19 @@ inline decode_status decode_remaining_length(const std::uint8_t* data, std::size
       return decode_status::complete;
     }
   }
-  ec = codec_errc::malformed_remaining_length;
   return decode_status::error;
+}
+}  // namespace detail
+
+// Decodes a remaining length from [data, data+size). On `complete`, `value` and `used` are set.
+// `need_more` when the input ends in the middle of the varint; `error` (malformed_remaining_length)
+// when a fourth byte still has its continuation bit set.
+inline decode_status decode_remaining_length(const std::uint8_t* data, std::size_t size,
+                                             std::uint32_t& value, std::size_t& used,
+                                             std::error_code& ec) noexcept {
+  const decode_status st = detail::remaining_length_status(data, size, value, used);
+  if (st == decode_status::error) ec = codec_errc::malformed_remaining_length;
+  return st;
 }
 
 }  // namespace amqtt

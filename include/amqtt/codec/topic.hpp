@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "amqtt/codec/error.hpp"
+#include "amqtt/codec/force_inline.hpp"
 #include "amqtt/codec/utf8.hpp"
 
 #if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
@@ -51,7 +52,7 @@ inline bool has_wildcard(std::string_view s) noexcept {
 // Blocks of 16 (SSE2) or 8 bytes; the last block is the last 16 / 8 bytes, overlapping the
 // previous one. (string_view::find_first_of("+#") calls memchr once per byte: it used to be
 // most of the cost of decoding a small PUBLISH.)
-inline bool plain_topic_name(const char* p, std::size_t n) noexcept {
+AMQTT_FORCE_INLINE bool plain_topic_name(const char* p, std::size_t n) noexcept {
 #ifdef AMQTT_CODEC_SSE2
   if (n >= 16) {
     const __m128i zero = _mm_setzero_si128();
@@ -80,21 +81,17 @@ inline bool plain_topic_name(const char* p, std::size_t n) noexcept {
   return (special & swar_high) == 0;
 }
 
-}  // namespace detail
-
-// A topic name (what PUBLISH carries): 1..65,535 bytes of valid UTF-8 without wildcards
-// [MQTT-4.7.3-1], [MQTT-4.7.1-1], [MQTT-3.3.2-2].
-inline std::error_code validate_topic_name(std::string_view name) noexcept {
+// codec_errc{} when `name` is a valid topic name (see validate_topic_name).
+AMQTT_FORCE_INLINE codec_errc topic_name_errc(std::string_view name) noexcept {
   const std::size_t n = name.size();
-  if (n >= 8 && n <= 65535 && detail::plain_topic_name(name.data(), n)) return {};
+  if (n >= 8 && n <= 65535 && plain_topic_name(name.data(), n)) return {};
   if (n == 0) return codec_errc::empty_topic;
-  if (detail::has_wildcard(name)) return codec_errc::wildcard_in_topic_name;
-  return validate_mqtt_string(name);
+  if (has_wildcard(name)) return codec_errc::wildcard_in_topic_name;
+  return mqtt_string_errc(name);
 }
 
-// A topic filter (what SUBSCRIBE/UNSUBSCRIBE carry): '+' fills a whole level [MQTT-4.7.1-3],
-// '#' fills a whole level and is last [MQTT-4.7.1-2]; non-empty [MQTT-4.7.3-1].
-inline std::error_code validate_topic_filter(std::string_view filter) noexcept {
+// codec_errc{} when `filter` is a valid topic filter (see validate_topic_filter).
+inline codec_errc topic_filter_errc(std::string_view filter) noexcept {
   if (filter.empty()) return codec_errc::empty_topic;
   const std::size_t n = filter.size();
   for (std::size_t i = 0; i < n; ++i) {
@@ -105,7 +102,21 @@ inline std::error_code validate_topic_filter(std::string_view filter) noexcept {
     if (!starts_level || !ends_level) return codec_errc::invalid_topic_filter;
     if (c == '#' && i + 1 != n) return codec_errc::invalid_topic_filter;
   }
-  return validate_mqtt_string(filter);
+  return mqtt_string_errc(filter);
+}
+
+}  // namespace detail
+
+// A topic name (what PUBLISH carries): 1..65,535 bytes of valid UTF-8 without wildcards
+// [MQTT-4.7.3-1], [MQTT-4.7.1-1], [MQTT-3.3.2-2].
+inline std::error_code validate_topic_name(std::string_view name) noexcept {
+  return detail::to_error_code(detail::topic_name_errc(name));
+}
+
+// A topic filter (what SUBSCRIBE/UNSUBSCRIBE carry): '+' fills a whole level [MQTT-4.7.1-3],
+// '#' fills a whole level and is last [MQTT-4.7.1-2]; non-empty [MQTT-4.7.3-1].
+inline std::error_code validate_topic_filter(std::string_view filter) noexcept {
+  return detail::to_error_code(detail::topic_filter_errc(filter));
 }
 
 // True when topic name `name` matches topic filter `filter`. Both are assumed valid.

@@ -14,8 +14,10 @@
 #include "amqtt/codec/error.hpp"
 
 namespace amqtt {
+namespace detail {
 
-inline std::error_code validate_utf8(std::string_view s) noexcept {
+// codec_errc{} when `s` is well-formed UTF-8 without U+0000.
+inline codec_errc utf8_errc(std::string_view s) noexcept {
   const auto* p = reinterpret_cast<const std::uint8_t*>(s.data());
   const auto* const end = p + s.size();
   while (p != end) {
@@ -64,10 +66,21 @@ inline std::error_code validate_utf8(std::string_view s) noexcept {
   return {};
 }
 
+inline codec_errc mqtt_string_errc(std::string_view s) noexcept {
+  if (s.size() > 65535) return codec_errc::string_too_long;
+  return utf8_errc(s);
+}
+
+}  // namespace detail
+
+// Well-formed UTF-8 without U+0000 [MQTT-1.5.3-1], [MQTT-1.5.3-2].
+inline std::error_code validate_utf8(std::string_view s) noexcept {
+  return detail::to_error_code(detail::utf8_errc(s));
+}
+
 // An MQTT UTF-8 string: well-formed, no U+0000, at most 65,535 bytes.
 inline std::error_code validate_mqtt_string(std::string_view s) noexcept {
-  if (s.size() > 65535) return codec_errc::string_too_long;
-  return validate_utf8(s);
+  return detail::to_error_code(detail::mqtt_string_errc(s));
 }
 
 }  // namespace amqtt
