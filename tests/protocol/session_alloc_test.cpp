@@ -42,9 +42,9 @@ std::atomic<std::size_t> allocations{0};
 }  // namespace
 
 #if defined(AMQTT_TEST_NO_ALLOC_COUNT)
-#define AMQTT_CHECK_NO_ALLOCATIONS(n) \
-  do {                                \
-    (void)(n);                        \
+#define AMQTT_CHECK_NO_ALLOCATIONS(n)                       \
+  do {                                                      \
+    (void)(n);                                              \
     WARN("allocation count not checked under a sanitizer"); \
   } while (0)
 #else
@@ -182,7 +182,7 @@ std::size_t steady_state_publish_allocations(qos q) {
     p.now += std::chrono::milliseconds(1);
     if (auto dl = p.s.next_deadline(); dl && *dl <= p.now) p.s.on_timer(p.now);
   };
-  publish(16);                             // fill the window
+  publish(16);                            // fill the window
   for (int i = 0; i < 100; ++i) round();  // warm-up: slots and buffers reach their working size
   allocations = 0;
   counting = true;

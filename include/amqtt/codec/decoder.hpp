@@ -59,8 +59,8 @@ constexpr bool allowed_from(packet_type t, packet_direction d) noexcept {
              t != packet_type::unsubscribe && t != packet_type::pingreq &&
              t != packet_type::disconnect;
     case packet_direction::client_to_server:
-      return t != packet_type::connack && t != packet_type::suback &&
-             t != packet_type::unsuback && t != packet_type::pingresp;
+      return t != packet_type::connack && t != packet_type::suback && t != packet_type::unsuback &&
+             t != packet_type::pingresp;
   }
   return false;
 }
@@ -77,7 +77,7 @@ constexpr codec_errc first_byte_errc(std::uint8_t byte, packet_direction d) noex
   switch (t) {
     case packet_type::publish: {
       const unsigned q = (flags >> 1) & 3u;
-      if (q == 3) return codec_errc::invalid_qos;                         // [MQTT-3.3.1-4]
+      if (q == 3) return codec_errc::invalid_qos;                       // [MQTT-3.3.1-4]
       if (q == 0 && (flags & 0x08u)) return codec_errc::dup_with_qos0;  // [MQTT-3.3.1-2]
       return codec_errc{};
     }
@@ -98,16 +98,17 @@ constexpr first_byte_table make_first_byte_table() noexcept {
   first_byte_table t{};
   for (unsigned d = 0; d < 3; ++d)
     for (unsigned b = 0; b < 256; ++b)
-      t.errc[d][b] = first_byte_errc(static_cast<std::uint8_t>(b), static_cast<packet_direction>(d));
+      t.errc[d][b] =
+          first_byte_errc(static_cast<std::uint8_t>(b), static_cast<packet_direction>(d));
   return t;
 }
 inline constexpr first_byte_table first_byte_errors = make_first_byte_table();
 
-AMQTT_FORCE_INLINE codec_errc check_first_byte_fast(std::uint8_t byte, packet_direction d) noexcept {
+AMQTT_FORCE_INLINE codec_errc check_first_byte_fast(std::uint8_t byte,
+                                                    packet_direction d) noexcept {
   const auto di = static_cast<unsigned>(d);
   return di < 3 ? first_byte_errors.errc[di][byte] : first_byte_errc(byte, d);
 }
-
 
 // Bounds-checked big-endian reader over one packet body. Any read past the end means the
 // remaining length was too short for the contents.
@@ -167,21 +168,23 @@ inline codec_errc decode_connect(body_reader& r, connect_packet& p) noexcept {
   const bool has_password = flags & 0x40u;
   const bool has_username = flags & 0x80u;
   if (!will && (will_qos != 0 || will_retain))
-    return codec_errc::will_flags_without_will;  // [MQTT-3.1.2-11], -13, -15
+    return codec_errc::will_flags_without_will;            // [MQTT-3.1.2-11], -13, -15
   if (will_qos == 3) return codec_errc::invalid_will_qos;  // [MQTT-3.1.2-14]
   if (has_password && !has_username)
     return codec_errc::password_without_username;  // [MQTT-3.1.2-22]
   p.clean_session = flags & 0x02u;
   // Payload order: client id, will topic, will message, user name, password [MQTT-3.1.3-1].
   if (!r.field(p.client_id)) return truncated();  // [MQTT-3.1.3-3]
-  if (const codec_errc err = utf8_errc(p.client_id); err != codec_errc{}) return err;  // [MQTT-3.1.3-4]
+  if (const codec_errc err = utf8_errc(p.client_id); err != codec_errc{})
+    return err;  // [MQTT-3.1.3-4]
   if (p.client_id.empty() && !p.clean_session)
     return codec_errc::empty_client_id_needs_clean_session;  // [MQTT-3.1.3-7]
   p.will.reset();
   if (will) {  // [MQTT-3.1.2-9]
     will_message w;
     if (!r.field(w.topic) || !r.field(w.payload)) return truncated();
-    if (const codec_errc err = topic_name_errc(w.topic); err != codec_errc{}) return err;  // [MQTT-3.1.3-10]
+    if (const codec_errc err = topic_name_errc(w.topic); err != codec_errc{})
+      return err;  // [MQTT-3.1.3-10]
     w.qos = static_cast<qos>(will_qos);
     w.retain = will_retain;
     p.will = w;
@@ -213,18 +216,25 @@ inline codec_errc decode_connack(body_reader& r, connack_packet& p) noexcept {
 }
 
 AMQTT_FORCE_INLINE codec_errc decode_publish(std::uint8_t flags, body_reader& r,
-                                      publish_packet& p) noexcept {
-  p.dup = flags & 0x08u;
-  p.qos = static_cast<qos>((flags >> 1) & 3u);
-  p.retain = flags & 0x01u;
-  if (!r.field(p.topic)) return truncated();
-  if (const codec_errc err = topic_name_errc(p.topic); err != codec_errc{}) return err;  // [MQTT-3.3.2-1], [MQTT-3.3.2-2]
-  p.packet_id = 0;
-  if (p.qos != qos::at_most_once) {
-    if (!r.u16(p.packet_id)) return truncated();
-    if (p.packet_id == 0) return codec_errc::zero_packet_id;  // [MQTT-2.3.1-1]
+                                             publish_packet& p) noexcept {
+  // Fields are decoded into locals and stored once at the end: the compiler need not reload
+  // them after each store into `p`, and a rejected packet leaves `p` untouched.
+  const auto q = static_cast<qos>((flags >> 1) & 3u);
+  std::string_view topic;
+  std::uint16_t packet_id = 0;
+  if (!r.field(topic)) return truncated();
+  if (const codec_errc err = topic_name_errc(topic); err != codec_errc{})
+    return err;  // [MQTT-3.3.2-1], [MQTT-3.3.2-2]
+  if (q != qos::at_most_once) {
+    if (!r.u16(packet_id)) return truncated();
+    if (packet_id == 0) return codec_errc::zero_packet_id;  // [MQTT-2.3.1-1]
   }
+  p.topic = topic;
   p.payload = r.rest();
+  p.packet_id = packet_id;
+  p.qos = q;
+  p.dup = flags & 0x08u;
+  p.retain = flags & 0x01u;
   return {};
 }
 
@@ -244,8 +254,9 @@ inline codec_errc decode_subscribe(body_reader& r, subscribe_packet& p) {
     subscribe_entry e;
     std::uint8_t q;
     if (!r.field(e.filter) || !r.u8(q)) return truncated();
-    if (const codec_errc err = topic_filter_errc(e.filter); err != codec_errc{}) return err;  // [MQTT-3.8.3-1]
-    if (q > 2) return codec_errc::invalid_requested_qos;      // [MQTT-3-8.3-4]
+    if (const codec_errc err = topic_filter_errc(e.filter); err != codec_errc{})
+      return err;                                         // [MQTT-3.8.3-1]
+    if (q > 2) return codec_errc::invalid_requested_qos;  // [MQTT-3-8.3-4]
     e.max_qos = static_cast<qos>(q);
     p.entries.push_back(e);
   }
@@ -273,7 +284,8 @@ inline codec_errc decode_unsubscribe(body_reader& r, unsubscribe_packet& p) {
   while (r.left() != 0) {
     std::string_view f;
     if (!r.field(f)) return truncated();
-    if (const codec_errc err = topic_filter_errc(f); err != codec_errc{}) return err;  // [MQTT-3.10.3-1]
+    if (const codec_errc err = topic_filter_errc(f); err != codec_errc{})
+      return err;  // [MQTT-3.10.3-1]
     p.filters.push_back(f);
   }
   return {};
@@ -290,8 +302,9 @@ AMQTT_FORCE_INLINE codec_errc decode_into(packet& out, F&& f) {
 
 // decode_fixed_header() with the error as codec_errc (see to_error_code).
 AMQTT_FORCE_INLINE decode_status fixed_header_errc(const std::uint8_t* data, std::size_t size,
-                                       const decode_options& options, fixed_header& header,
-                                       codec_errc& error) noexcept {
+                                                   const decode_options& options,
+                                                   fixed_header& header,
+                                                   codec_errc& error) noexcept {
   if (size == 0) return decode_status::need_more;
   if (const codec_errc e = check_first_byte_fast(data[0], options.direction); e != codec_errc{}) {
     error = e;
@@ -299,10 +312,15 @@ AMQTT_FORCE_INLINE decode_status fixed_header_errc(const std::uint8_t* data, std
   }
   std::uint32_t length = 0;
   std::size_t used = 0;
-  const decode_status st = remaining_length_status(data + 1, size - 1, length, used);
-  if (st != decode_status::complete) {
-    if (st == decode_status::error) error = codec_errc::malformed_remaining_length;
-    return st;
+  if (size >= 2 && data[1] < 0x80u) {  // packets under 130 bytes: a one-byte length
+    length = data[1];
+    used = 1;
+  } else {
+    const decode_status st = remaining_length_status(data + 1, size - 1, length, used);
+    if (st != decode_status::complete) {
+      if (st == decode_status::error) error = codec_errc::malformed_remaining_length;
+      return st;
+    }
   }
   header.type = static_cast<packet_type>(data[0] >> 4);
   header.flags = static_cast<std::uint8_t>(data[0] & 0x0Fu);
@@ -318,8 +336,10 @@ AMQTT_FORCE_INLINE decode_status fixed_header_errc(const std::uint8_t* data, std
 // body_errc() of a PUBLISH, inlined into decode_packet().
 AMQTT_FORCE_INLINE codec_errc publish_body_errc(const fixed_header& h, const std::uint8_t* body,
                                                 packet& out) {
+  publish_packet* p = std::get_if<publish_packet>(&out);
+  if (p == nullptr) p = &out.emplace<publish_packet>();
   body_reader r(body, h.remaining_length);
-  return decode_into<publish_packet>(out, [&](auto& p) { return decode_publish(h.flags, r, p); });
+  return decode_publish(h.flags, r, *p);
 }
 
 // decode_body() with the error as codec_errc.

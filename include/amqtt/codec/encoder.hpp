@@ -120,7 +120,7 @@ inline void write_body(const connack_packet& p, std::uint8_t* out) noexcept {
 inline std::error_code validate(const publish_packet& p) noexcept {
   if (!valid_qos(p.qos)) return codec_errc::invalid_qos;
   if (p.qos == qos::at_most_once) {
-    if (p.dup) return codec_errc::dup_with_qos0;                // [MQTT-3.3.1-2]
+    if (p.dup) return codec_errc::dup_with_qos0;                    // [MQTT-3.3.1-2]
     if (p.packet_id != 0) return codec_errc::unexpected_packet_id;  // [MQTT-2.3.1-5]
   } else if (p.packet_id == 0) {
     return codec_errc::zero_packet_id;  // [MQTT-2.3.1-1]
@@ -214,9 +214,7 @@ inline std::error_code validate(const suback_packet& p) noexcept {
       return codec_errc::invalid_suback_return_code;
   return {};
 }
-inline std::size_t body_size(const suback_packet& p) noexcept {
-  return 2 + p.return_codes.size();
-}
+inline std::size_t body_size(const suback_packet& p) noexcept { return 2 + p.return_codes.size(); }
 inline std::uint8_t first_byte(const suback_packet&) noexcept { return 0x90; }
 inline void write_body(const suback_packet& p, std::uint8_t* out) noexcept {
   out = put_u16(out, p.packet_id);
@@ -298,7 +296,8 @@ template <class P>
 inline encode_result encode(const P& p, std::uint8_t* out, std::size_t capacity) noexcept {
   if (auto ec = detail::validate(p)) return {0, ec};
   const std::size_t body = detail::body_size(p);
-  if (body > max_remaining_length) return {0, make_error_code(codec_errc::remaining_length_overflow)};
+  if (body > max_remaining_length)
+    return {0, make_error_code(codec_errc::remaining_length_overflow)};
   const std::size_t total = 1 + remaining_length_size(static_cast<std::uint32_t>(body)) + body;
   if (total > capacity) return {0, make_error_code(codec_errc::buffer_too_small)};
   detail::write_packet(p, body, out);

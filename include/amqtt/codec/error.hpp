@@ -19,24 +19,24 @@ enum class codec_errc {
   truncated_packet,  // remaining length too short for the packet's contents
   trailing_bytes,    // remaining length longer than the packet's contents
   // Fields.
-  invalid_qos,                  // QoS 3 [MQTT-3.3.1-4]
-  dup_with_qos0,                // [MQTT-3.3.1-2]
-  zero_packet_id,               // [MQTT-2.3.1-1]
-  unexpected_packet_id,         // a packet id on a QoS 0 PUBLISH being encoded [MQTT-2.3.1-5]
-  invalid_protocol_name,        // [MQTT-3.1.2-1]
-  unsupported_protocol_level,   // [MQTT-3.1.2-2]
-  connect_reserved_flag,        // [MQTT-3.1.2-3]
-  will_flags_without_will,      // [MQTT-3.1.2-11], [MQTT-3.1.2-13], [MQTT-3.1.2-15]
-  invalid_will_qos,             // [MQTT-3.1.2-14]
-  password_without_username,    // [MQTT-3.1.2-22]
+  invalid_qos,                 // QoS 3 [MQTT-3.3.1-4]
+  dup_with_qos0,               // [MQTT-3.3.1-2]
+  zero_packet_id,              // [MQTT-2.3.1-1]
+  unexpected_packet_id,        // a packet id on a QoS 0 PUBLISH being encoded [MQTT-2.3.1-5]
+  invalid_protocol_name,       // [MQTT-3.1.2-1]
+  unsupported_protocol_level,  // [MQTT-3.1.2-2]
+  connect_reserved_flag,       // [MQTT-3.1.2-3]
+  will_flags_without_will,     // [MQTT-3.1.2-11], [MQTT-3.1.2-13], [MQTT-3.1.2-15]
+  invalid_will_qos,            // [MQTT-3.1.2-14]
+  password_without_username,   // [MQTT-3.1.2-22]
   empty_client_id_needs_clean_session,  // [MQTT-3.1.3-7]
-  connack_reserved_bits,        // CONNACK acknowledge flags bits 7..1 must be 0
-  invalid_connack_return_code,  // not 0..5
-  empty_subscribe,              // [MQTT-3.8.3-3]
-  invalid_requested_qos,        // [MQTT-3-8.3-4]
-  empty_suback,                 // SUBACK without return codes
-  invalid_suback_return_code,   // not 0, 1, 2 or 0x80 [MQTT-3.9.3-2]
-  empty_unsubscribe,            // [MQTT-3.10.3-2]
+  connack_reserved_bits,                // CONNACK acknowledge flags bits 7..1 must be 0
+  invalid_connack_return_code,          // not 0..5
+  empty_subscribe,                      // [MQTT-3.8.3-3]
+  invalid_requested_qos,                // [MQTT-3-8.3-4]
+  empty_suback,                         // SUBACK without return codes
+  invalid_suback_return_code,           // not 0, 1, 2 or 0x80 [MQTT-3.9.3-2]
+  empty_unsubscribe,                    // [MQTT-3.10.3-2]
   // Strings and topics.
   ill_formed_utf8,         // [MQTT-1.5.3-1]
   utf8_null_character,     // [MQTT-1.5.3-2], [MQTT-4.7.3-2]

@@ -123,10 +123,10 @@ struct disconnect_packet {};
 constexpr bool is_valid_suback_return_code(std::uint8_t c) noexcept { return c <= 2 || c == 0x80; }
 
 // Alternative index + 1 == packet_type value.
-using packet = std::variant<connect_packet, connack_packet, publish_packet, puback_packet,
-                            pubrec_packet, pubrel_packet, pubcomp_packet, subscribe_packet,
-                            suback_packet, unsubscribe_packet, unsuback_packet, pingreq_packet,
-                            pingresp_packet, disconnect_packet>;
+using packet =
+    std::variant<connect_packet, connack_packet, publish_packet, puback_packet, pubrec_packet,
+                 pubrel_packet, pubcomp_packet, subscribe_packet, suback_packet, unsubscribe_packet,
+                 unsuback_packet, pingreq_packet, pingresp_packet, disconnect_packet>;
 
 inline packet_type type_of(const packet& p) noexcept {
   return static_cast<packet_type>(p.index() + 1);
@@ -177,8 +177,6 @@ inline bool operator==(const unsuback_packet& a, const unsuback_packet& b) noexc
 }
 inline bool operator==(const pingreq_packet&, const pingreq_packet&) noexcept { return true; }
 inline bool operator==(const pingresp_packet&, const pingresp_packet&) noexcept { return true; }
-inline bool operator==(const disconnect_packet&, const disconnect_packet&) noexcept {
-  return true;
-}
+inline bool operator==(const disconnect_packet&, const disconnect_packet&) noexcept { return true; }
 
 }  // namespace amqtt

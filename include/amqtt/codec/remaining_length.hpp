@@ -41,7 +41,8 @@ namespace detail {
 // decode_remaining_length() without the error_code: `error` always means
 // codec_errc::malformed_remaining_length.
 AMQTT_FORCE_INLINE decode_status remaining_length_status(const std::uint8_t* data, std::size_t size,
-                                             std::uint32_t& value, std::size_t& used) noexcept {
+                                                         std::uint32_t& value,
+                                                         std::size_t& used) noexcept {
   std::uint32_t result = 0;
   for (std::size_t i = 0; i < 4; ++i) {
     if (i == size) return decode_status::need_more;

@@ -74,7 +74,7 @@ class stream_decoder {
   }
 
   std::size_t buffered() const noexcept { return end_ - begin_; }  // bytes not yet decoded
-  std::size_t capacity() const noexcept { return capacity_; }       // bytes allocated
+  std::size_t capacity() const noexcept { return capacity_; }      // bytes allocated
   std::error_code error() const noexcept { return error_; }
 
   // Drops all buffered bytes and any error (for a new connection).
@@ -112,7 +112,8 @@ class stream_decoder {
     if (pending_packet_size_ != 0 && pending_packet_size_ >= needed)
       cap = std::min(cap, pending_packet_size_);
     cap = std::max(cap, needed);
-    std::unique_ptr<std::uint8_t[]> bigger(new std::uint8_t[cap]);  // not zeroed: bytes are written before read
+    std::unique_ptr<std::uint8_t[]> bigger(
+        new std::uint8_t[cap]);  // not zeroed: bytes are written before read
     if (end_ != 0) std::memcpy(bigger.get(), data_.get(), end_);
     data_ = std::move(bigger);
     capacity_ = cap;

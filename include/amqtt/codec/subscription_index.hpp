@@ -92,9 +92,7 @@ class subscription_index {
     std::unique_ptr<node> plus;
     std::optional<T> value;       // the filter ending at this node
     std::optional<T> hash_value;  // the filter "<this node>/#"
-    bool empty() const noexcept {
-      return children.empty() && !plus && !value && !hash_value;
-    }
+    bool empty() const noexcept { return children.empty() && !plus && !value && !hash_value; }
   };
 
   template <class F>
@@ -130,8 +128,7 @@ class subscription_index {
   bool erase_at(node& n, std::string_view filter, std::size_t pos) {
     const std::size_t slash = filter.find('/', pos);
     const bool last = slash == std::string_view::npos;
-    const std::string_view level =
-        last ? filter.substr(pos) : filter.substr(pos, slash - pos);
+    const std::string_view level = last ? filter.substr(pos) : filter.substr(pos, slash - pos);
     if (last && level == "#") return take(n.hash_value);
     node* child = nullptr;
     if (level == "+") {

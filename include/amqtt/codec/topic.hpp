@@ -47,6 +47,17 @@ inline bool has_wildcard(std::string_view s) noexcept {
   return false;
 }
 
+#ifdef AMQTT_CODEC_SSE2
+// For 16 bytes at `at`: a byte's high bit is set where it is non-ASCII, NUL, '+' or '#'.
+AMQTT_FORCE_INLINE __m128i sse2_special(const char* at) noexcept {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at));
+  const __m128i hits = _mm_or_si128(
+      _mm_cmpeq_epi8(v, _mm_setzero_si128()),
+      _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('+')), _mm_cmpeq_epi8(v, _mm_set1_epi8('#'))));
+  return _mm_or_si128(v, hits);
+}
+#endif
+
 // The fast path of validate_topic_name(): true when [p, p + n), n >= 8, is plain ASCII without
 // NUL, '+' or '#' (the usual topic name, and then a valid one); false means "check exactly".
 // Blocks of 16 (SSE2) or 8 bytes; the last block is the last 16 / 8 bytes, overlapping the
@@ -55,19 +66,10 @@ inline bool has_wildcard(std::string_view s) noexcept {
 AMQTT_FORCE_INLINE bool plain_topic_name(const char* p, std::size_t n) noexcept {
 #ifdef AMQTT_CODEC_SSE2
   if (n >= 16) {
-    const __m128i zero = _mm_setzero_si128();
-    const __m128i plus = _mm_set1_epi8('+');
-    const __m128i hash = _mm_set1_epi8('#');
-    __m128i special = zero;  // high bit of a byte: non-ASCII, NUL, '+' or '#' somewhere
-    auto scan = [&](const char* at) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at));
-      const __m128i hits = _mm_or_si128(_mm_cmpeq_epi8(v, zero),
-                                        _mm_or_si128(_mm_cmpeq_epi8(v, plus),
-                                                     _mm_cmpeq_epi8(v, hash)));
-      special = _mm_or_si128(special, _mm_or_si128(v, hits));
-    };
-    for (std::size_t i = 0; i + 16 < n; i += 16) scan(p + i);
-    scan(p + n - 16);
+    // The last 16 bytes, and every full block before them (independent, then combined).
+    __m128i special = sse2_special(p + n - 16);
+    for (std::size_t i = 0; i + 16 < n; i += 16)
+      special = _mm_or_si128(special, sse2_special(p + i));
     return _mm_movemask_epi8(special) == 0;
   }
 #endif
