@@ -582,8 +582,9 @@ class client_impl {
       return maybe_read();
     }
     if (ec) return begin_close(ec);
-    session_.commit_input(n, now());
-    process();
+    const steady_time t = now();
+    session_.commit_input(n, t);
+    process(t);
   }
 
   void on_write_io(std::error_code ec, std::size_t) {
@@ -649,9 +650,9 @@ class client_impl {
     transport_->async_read_some(asio::buffer(p, options_.read_buffer_size), read_h_);
   }
 
-  bool flush_output() {
+  bool flush_output(steady_time t) {
     if (writing_ || !io_up_ || closing_ || !transport_ || !session_.has_output()) return false;
-    session_.take_output(out_buf_, now());
+    session_.take_output(out_buf_, t);
     if (out_buf_.empty()) return false;
     writing_ = true;
     transport_->async_write(asio::buffer(out_buf_), write_h_);
@@ -659,7 +660,16 @@ class client_impl {
   }
 
   // Drives the session: events until none is left (or input is blocked), output, reads, timer.
+  // The clock is read once per round, not per session call (that was a few percent of the
+  // client's CPU time under load; docs/benchmarks.md).
   void process() {
+    if (processing_) {
+      reprocess_ = true;
+      return;
+    }
+    process(now());
+  }
+  void process(steady_time t) {
     if (processing_) {
       reprocess_ = true;
       return;
@@ -670,14 +680,16 @@ class client_impl {
         ~guard() { b = false; }
       } g{processing_};
       processing_ = true;
+      bool first_round = true;
       do {
+        if (!std::exchange(first_round, false)) t = now();
         reprocess_ = false;
-        poll_events();
-        if (flush_output()) reprocess_ = true;
+        poll_events(t);
+        if (flush_output(t)) reprocess_ = true;
         if (graceful_pending_ && !lingering_ && !writing_ && !session_.has_output() && io_up_ &&
             !closing_) {
           lingering_ = true;
-          linger_deadline_ = now() + options_.disconnect_linger;
+          linger_deadline_ = t + options_.disconnect_linger;
         }
       } while (reprocess_);
     }
@@ -690,10 +702,10 @@ class client_impl {
   // session's queued events (request completions, close) are still collected, but at most one
   // more message is decoded per call: poll() returns queued events before decoding input, and
   // no new input is read while blocked, so the overshoot is bounded by the bytes already read.
-  void poll_events() {
+  void poll_events(steady_time t) {
     while (!closing_) {
       const bool blocked = input_blocked();
-      session_event ev = session_.poll(now());
+      session_event ev = session_.poll(t);
       if (std::holds_alternative<std::monostate>(ev)) break;
       const bool is_message = std::holds_alternative<message_event>(ev);
       std::visit([this](auto& e) { on_event(e); }, ev);
