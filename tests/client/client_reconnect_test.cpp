@@ -6,6 +6,9 @@
 
 #include <amqtt/client.hpp>
 
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -350,4 +353,37 @@ TEST_CASE("client: disconnect during backoff or connect stops at once", "[client
     CHECK_FALSE(*disc_ec);
   }
   CHECK(broker.connect_attempts == 1);
+}
+
+TEST_CASE("client: cancelling async_run stops the client like a disconnect", "[client][reconnect]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
+  asio::io_context io;
+  client c(io, fake_options(broker));
+  asio::cancellation_signal run_cancel;
+  std::optional<std::error_code> run_ec, pub_ec;
+  c.async_run(asio::bind_cancellation_slot(run_cancel.slot(),
+                                           [&](std::error_code ec) { run_ec = ec; }));
+  bool connected = false;
+  c.async_connect([&](std::error_code ec, bool) { connected = !ec; });
+  REQUIRE(run_until(io, [&] { return connected; }));
+  broker.ack_publishes = false;
+  c.async_publish("r", "x", qos::at_least_once, [&](std::error_code ec) { pub_ec = ec; });
+  REQUIRE(run_until(io, [&] { return broker.publishes == 1; }));
+
+  run_cancel.emit(asio::cancellation_type::terminal);
+  REQUIRE(run_until(io, [&] { return run_ec && pub_ec; }, 5000ms));
+  CHECK(*run_ec == asio::error::operation_aborted);
+  CHECK(*pub_ec == asio::error::operation_aborted);
+  CHECK(broker.disconnects == 1);  // graceful: DISCONNECT sent, so no will
+
+  // The client can run again; a cancellation slot that is no longer connected changes nothing.
+  run_ec.reset();
+  c.async_run([&](std::error_code ec) { run_ec = ec; });
+  connected = false;
+  c.async_connect([&](std::error_code ec, bool) { connected = !ec; });
+  REQUIRE(run_until(io, [&] { return connected; }));
+  run_cancel.emit(asio::cancellation_type::terminal);
+  run_for(io, 50ms);
+  CHECK_FALSE(run_ec.has_value());
+  CHECK(broker.connect_attempts == 2);
 }

@@ -61,7 +61,7 @@ struct initiate_run {
   template <class Handler>
   void operator()(Handler&& handler) const {
     on_strand(impl, [h = std::forward<Handler>(handler)](client_impl& c) mutable {
-      c.start_run(make_pending_op<std::error_code>(std::move(h), c.strand()));
+      c.start_run(make_pending_op<std::error_code>(std::move(h), c.strand(), true));
     });
   }
 };
@@ -221,6 +221,9 @@ class client {
   // Runs the connection loop until async_disconnect (completes with no error) or a permanent
   // failure (a CONNACK refusal other than "server unavailable", or any failure when reconnect
   // is disabled). Signature: void(std::error_code).
+  // Cancellable (terminal, partial or total): the client stops as with async_disconnect
+  // (DISCONNECT when connected, pending requests fail with operation_aborted) and the run
+  // completes with asio::error::operation_aborted.
   template <class CompletionToken>
   auto async_run(CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code)>(

@@ -231,6 +231,8 @@ class client_impl {
     if (run_op_) return op->complete(client_errc::already_running);
     if (running_ && stop_requested_) return op->complete(client_errc::disconnecting);
     if (options_error_) return op->complete(options_error_);
+    op->id = ++serial_;
+    install_canceller(op, cancel_kind::run);
     run_op_ = op;
     if (!running_) start_loop();
   }
@@ -253,6 +255,12 @@ class client_impl {
       return op->complete({});
     }
     disconnect_ops_.push_back(op);
+    request_stop();
+  }
+
+  // A graceful stop of the loop (async_disconnect, or a cancelled async_run): DISCONNECT when
+  // connected, then finish_stop().
+  void request_stop() {
     if (stop_requested_) return;  // already stopping: completes with the others
     stop_requested_ = true;
     if (closing_) return;  // after_close() sees stop_requested_
@@ -398,6 +406,14 @@ class client_impl {
     // else: already sent (in flight) -- cannot be recalled; completes normally.
   }
 
+  // Cancelling async_run stops the loop as async_disconnect does; the run completes with
+  // operation_aborted.
+  void cancel_run(std::uint64_t serial) {
+    if (shutdown_ || !run_op_ || run_op_->id != serial || !running_) return;
+    run_cancelled_ = true;
+    request_stop();
+  }
+
   void cancel_connect(std::uint64_t serial) {
     if (connect_op* op = connect_ops_.take(serial)) op->complete(asio::error::operation_aborted, false);
   }
@@ -422,7 +438,7 @@ class client_impl {
 
  private:
   enum class loop_state { idle, connecting, handshaking, connected, backoff };
-  enum class cancel_kind { publish, connect, receive };
+  enum class cancel_kind { publish, connect, receive, run };
 
   // Completion objects for transport and timer operations: one per kind, alive as long as we
   // are. retain/release keep us alive while an operation is outstanding.
@@ -482,6 +498,9 @@ class client_impl {
             break;
           case cancel_kind::receive:
             self->cancel_receive(id);
+            break;
+          case cancel_kind::run:
+            self->cancel_run(id);
             break;
         }
       });
@@ -891,7 +910,10 @@ class client_impl {
     connect_deadline_.reset();
     linger_deadline_.reset();
     const std::error_code op_error = reason ? reason : make_error_code(asio::error::operation_aborted);
-    if (run_op* op = std::exchange(run_op_, nullptr)) op->complete(reason);
+    const bool run_cancelled = std::exchange(run_cancelled_, false);
+    if (run_op* op = std::exchange(run_op_, nullptr))
+      op->complete(run_cancelled && !reason ? make_error_code(asio::error::operation_aborted)
+                                            : reason);
     while (connect_op* op = connect_ops_.pop_front()) op->complete(op_error, false);
     abort_requests(op_error);
     while (void_op* op = disconnect_ops_.pop_front()) op->complete({});
@@ -999,6 +1021,7 @@ class client_impl {
 
   // pending operations
   run_op* run_op_ = nullptr;
+  bool run_cancelled_ = false;  // async_run was cancelled: it completes with operation_aborted
   op_list<connect_op> connect_ops_;
   op_list<void_op> disconnect_ops_;
   op_list<void_op> publish_ops_;
