@@ -299,3 +299,24 @@ TEST_CASE("stream_decoder: options, empty feeds, shrink_to_fit", "[codec][stream
   d.feed(subscribe.data(), 1);
   CHECK(d.next(p).error == codec_errc::unexpected_packet_direction);
 }
+
+TEST_CASE("stream_decoder: commit() counts at most what prepare() offered", "[codec][stream]") {
+  stream_decoder d;
+  const byte_vector pingresp = {0xD0, 0x00};
+  std::uint8_t* room = d.prepare(2);
+  std::memcpy(room, pingresp.data(), pingresp.size());
+  d.commit(1000);  // more than was prepared: clamped to the 2 bytes offered
+  CHECK(d.buffered() == 2);
+  d.commit(2);  // a second commit without prepare() adds nothing
+  CHECK(d.buffered() == 2);
+  packet p;
+  CHECK(d.next(p).status == decode_status::complete);
+  CHECK(std::holds_alternative<pingresp_packet>(p));
+  CHECK(d.buffered() == 0);
+
+  // feed() between prepare() and commit() cancels the prepared room.
+  (void)d.prepare(16);
+  d.feed(pingresp.data(), pingresp.size());
+  d.commit(16);
+  CHECK(d.buffered() == 2);
+}

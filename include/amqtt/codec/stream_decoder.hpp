@@ -37,15 +37,21 @@ class stream_decoder {
   std::uint8_t* prepare(std::size_t n) {
     compact();
     reserve(end_ + n);
+    prepared_ = n;
     return data_.get() + end_;
   }
 
-  // Marks `n` bytes written after prepare() as received.
-  void commit(std::size_t n) noexcept { end_ += std::min(n, capacity_ - end_); }
+  // Marks `n` bytes written after prepare() as received: at most what that prepare() offered
+  // (a larger `n` is clamped, so bytes never written are never decoded), once.
+  void commit(std::size_t n) noexcept {
+    end_ += std::min(n, prepared_);
+    prepared_ = 0;
+  }
 
   // Copies bytes in. Invalidates packets from next().
   void feed(const void* bytes, std::size_t n) {
     if (n == 0) return;
+    prepared_ = 0;  // the room of an earlier prepare() is gone
     compact();
     reserve(end_ + n);
     std::memcpy(data_.get() + end_, bytes, n);
@@ -81,6 +87,7 @@ class stream_decoder {
   void reset() noexcept {
     begin_ = end_ = 0;
     pending_packet_size_ = 0;
+    prepared_ = 0;
     error_.clear();
   }
 
@@ -125,6 +132,7 @@ class stream_decoder {
   std::size_t begin_ = 0;  // first byte not yet decoded
   std::size_t end_ = 0;    // one past the last byte received
   std::size_t pending_packet_size_ = 0;
+  std::size_t prepared_ = 0;  // room offered by the last prepare() and not yet committed
   std::error_code error_;
 };
 
