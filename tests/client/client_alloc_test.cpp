@@ -13,14 +13,7 @@
 #include <new>
 #include <string>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define AMQTT_TEST_NO_ALLOC_COUNT 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
-    __has_feature(memory_sanitizer)
-#define AMQTT_TEST_NO_ALLOC_COUNT 1
-#endif
-#endif
+#include "support/alloc_count_guard.hpp"
 #if !defined(__GLIBC__)
 #define AMQTT_TEST_NO_ALLOC_COUNT 1
 #endif

@@ -16,18 +16,7 @@
 #include <catch2/catch.hpp>
 
 #include "protocol/support/scripted_peer.hpp"
-
-// Sanitizer runtimes define operator new/delete themselves (TSan's cannot be replaced: the link
-// fails with duplicate symbols), so under a sanitizer the counting replacement is left out and
-// the allocation checks are skipped; the functional checks of each test still run.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define AMQTT_TEST_NO_ALLOC_COUNT 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
-    __has_feature(memory_sanitizer)
-#define AMQTT_TEST_NO_ALLOC_COUNT 1
-#endif
-#endif
+#include "support/alloc_count_guard.hpp"
 
 // GCC (-O2) pairs the malloc inside the replaced operator new with the free inside the replaced
 // operator delete at inlined call sites and reports -Wmismatched-new-delete: a false positive for
