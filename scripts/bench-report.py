@@ -225,8 +225,9 @@ def markdown(meta, cells):
                 row.append(fmt_num(c.get("allocs_ahead")) if "allocs_ahead" in c else "—")
                 rows.append(row)
         if rows:
-            out.append("\n#### asio-mqtt heap allocations per message (steady state, global "
-                       "operator new counted)\n")
+            out.append("\n#### asio-mqtt heap allocations per message (steady state; global "
+                       "operator new and aligned_alloc, where Asio's recycling allocator gets "
+                       "handler memory, counted)\n")
             out.append("*throughput run*: whole process between the 10% and 90% received marks "
                        "of the measured run (window 1000, so a 16 KiB publisher runs up to 16 MB "
                        "ahead of the socket). *publish only* / *receive only*: QoS 0, a second "

@@ -13,7 +13,8 @@
 //   async_receive(message&, handler) reusing one message (the allocation-free form).
 // latency: the receive handler records the round trip and issues the next publish.
 //
-// Heap allocations: this program replaces the global operator new/delete with counting ones.
+// Heap allocations: this program replaces the global operator new/delete with counting ones,
+// and (glibc) interposes aligned_alloc, where Asio's recycling allocator gets handler memory.
 //   allocs_per_msg      throughput runs: allocations per message between the 10% and the 90%
 //                       received marks (publish + receive + everything else in the process).
 //   allocs_per_publish  QoS 0 throughput runs only, after the measured run: a second pair of
@@ -102,6 +103,18 @@ inline void* allocate_aligned(std::size_t n, std::size_t align) {
   return p;
 }
 }  // namespace alloc_count
+
+#if defined(__GLIBC__)
+// Asio's recycling allocator (handler memory of posts, timers and socket operations) takes its
+// blocks from std::aligned_alloc, not operator new: count those too. glibc's own aligned
+// allocation entry point does the work.
+extern "C" void* __libc_memalign(std::size_t alignment, std::size_t size);
+extern "C" void* aligned_alloc(std::size_t alignment, std::size_t size) noexcept {
+  alloc_count::counts[alloc_count::slot].fetch_add(1, std::memory_order_relaxed);
+  alloc_count::record(size);
+  return __libc_memalign(alignment, size);
+}
+#endif
 
 void* operator new(std::size_t n) { return alloc_count::allocate(n); }
 void* operator new[](std::size_t n) { return alloc_count::allocate(n); }

@@ -282,7 +282,7 @@ void subscribe_both_ways(amqtt::client& c) {
                     [](std::error_code, std::vector<amqtt::suback_return_code>) {});
 }
 
-// A receive loop reusing one message object: no allocation in steady state.
+// A receive loop reusing one message object: the message allocates nothing in steady state.
 struct receiver {
   amqtt::client& c;
   amqtt::message m;
