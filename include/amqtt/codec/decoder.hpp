@@ -312,15 +312,10 @@ AMQTT_FORCE_INLINE decode_status fixed_header_errc(const std::uint8_t* data, std
   }
   std::uint32_t length = 0;
   std::size_t used = 0;
-  if (size >= 2 && data[1] < 0x80u) {  // packets under 130 bytes: a one-byte length
-    length = data[1];
-    used = 1;
-  } else {
-    const decode_status st = remaining_length_status(data + 1, size - 1, length, used);
-    if (st != decode_status::complete) {
-      if (st == decode_status::error) error = codec_errc::malformed_remaining_length;
-      return st;
-    }
+  const decode_status st = remaining_length_status(data + 1, size - 1, length, used);
+  if (st != decode_status::complete) {
+    if (st == decode_status::error) error = codec_errc::malformed_remaining_length;
+    return st;
   }
   header.type = static_cast<packet_type>(data[0] >> 4);
   header.flags = static_cast<std::uint8_t>(data[0] & 0x0Fu);
