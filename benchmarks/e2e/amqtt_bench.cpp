@@ -1,6 +1,8 @@
-// amqtt_bench: asio-mqtt's amqtt::client, on one io_context run by one thread (both connections
-// of the throughput mode share it, each client on its own strand). See bench_common.hpp for the
-// measurement protocol. Session options: max_inflight 65535 (as Paho's), the rest default.
+// amqtt_bench: asio-mqtt's amqtt::client. Throughput mode: publisher and subscriber each on its
+// own io_context run by its own thread (--threads 2, the default, as libmosquitto and Paho run
+// one network thread per connection), or both on one io_context and thread (--threads 1).
+// Latency mode: one client on one thread. See bench_common.hpp for the measurement protocol.
+// Session options: max_inflight 65535 (as Paho's), the rest default.
 //
 // throughput: the publisher keeps `window` async_publish operations outstanding; each completion
 //   handler (on the publisher's strand, so async_publish runs inline) issues the next one.
@@ -31,18 +33,22 @@
 //                       made in the steady-state window of a throughput run to stderr
 //                       (execinfo backtrace_symbols_fd; benchmarks/e2e/alloc_traces.py groups and
 //                       symbolizes them). AMQTT_BENCH_TRACE_STRIDE=S samples every S-th one.
+//                       AMQTT_BENCH_TRACE_PHASE=publish|receive traces that thread of the
+//                       allocation phase's steady state instead.
+
+#include <execinfo.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <optional>
 #include <string>
 #include <thread>
 
-#include <execinfo.h>
-#include <unistd.h>
-
+#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -64,7 +70,8 @@ inline std::uint64_t total() {
 // Diagnostics: stacks of the first trace_limit allocations while `tracing`.
 constexpr int trace_depth = 24;
 constexpr int trace_max = 256;
-inline bool tracing = false;
+inline std::atomic<bool> tracing{false};
+inline int trace_slot = 0;  // 0: the main run's window; 1 or 2: that thread of the allocation phase
 inline int trace_limit = 0;
 inline int trace_count = 0;
 inline std::uint64_t trace_stride = 1;
@@ -74,7 +81,9 @@ inline void* trace_frames[trace_max][trace_depth];
 inline int trace_sizes[trace_max];
 inline std::size_t trace_bytes[trace_max];
 inline void record(std::size_t n) {
-  if (!tracing || in_trace || trace_count >= trace_limit) return;
+  if (!tracing.load(std::memory_order_relaxed) || in_trace || trace_count >= trace_limit ||
+      (trace_slot != 0 && slot != trace_slot))
+    return;
   if (trace_seen++ % trace_stride != 0) return;
   in_trace = true;
   trace_bytes[trace_count] = n;
@@ -150,8 +159,9 @@ void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::f
 namespace {
 
 constexpr const char* library = "amqtt";
-bool use_handler = false;           // --receive handler
-std::size_t read_buffer_size = 0;   // --read-buffer BYTES (0: the client's default)
+bool use_handler = false;          // --receive handler
+std::size_t read_buffer_size = 0;  // --read-buffer BYTES (0: the client's default)
+int throughput_threads = 2;        // --threads 1|2
 
 using namespace std::chrono_literals;
 
@@ -191,7 +201,9 @@ void connect(asio::io_context& io, amqtt::client& c) {
     err = ec;
     done = true;
   });
-  if (!run_until(io, [&] { return done; }, 15s)) throw std::runtime_error("connect timed out");
+  if (!run_until(
+          io, [&] { return done; }, 15s))
+    throw std::runtime_error("connect timed out");
   if (err) throw std::runtime_error("connect: " + err.message());
 }
 
@@ -209,7 +221,9 @@ void subscribe(asio::io_context& io, amqtt::client& c, const std::string& topic,
     c.async_subscribe(topic, to_qos(qos), std::move(handler), h);
   else
     c.async_subscribe(topic, to_qos(qos), h);
-  if (!run_until(io, [&] { return done; }, 10s)) throw std::runtime_error("subscribe timed out");
+  if (!run_until(
+          io, [&] { return done; }, 10s))
+    throw std::runtime_error("subscribe timed out");
   if (err) throw std::runtime_error("subscribe: " + err.message());
   if (codes.size() != 1 || codes[0] == amqtt::suback_return_code::failure)
     throw std::runtime_error("subscribe refused");
@@ -218,49 +232,58 @@ void subscribe(asio::io_context& io, amqtt::client& c, const std::string& topic,
 void disconnect(asio::io_context& io, amqtt::client& c) {
   bool done = false;
   c.async_disconnect([&](std::error_code) { done = true; });
-  run_until(io, [&] { return done; }, 5s);
+  run_until(
+      io, [&] { return done; }, 5s);
 }
 
 // ---- throughput -----------------------------------------------------------------------------
 
+// Shared by the publisher's and the subscriber's strands, which run on different threads with
+// --threads 2: what both touch is atomic (or written before the threads start / read after).
 struct throughput_run {
   const bench::options& o;
-  asio::io_context& io;
+  asio::io_context& io_pub;
+  asio::io_context& io_sub;
   amqtt::client& pub;
   amqtt::client& sub;
   std::string topic;
   std::string payload;
-  bench::seq_tracker tracker;
+  bench::seq_tracker tracker;  // subscriber; unique() is atomic
   amqtt::message rx;
-  asio::steady_timer retry_timer;
-  asio::steady_timer deadline_timer;
+  asio::steady_timer retry_timer;     // publisher's strand
+  asio::steady_timer deadline_timer;  // subscriber's io_context
 
+  // publisher only
   std::uint64_t next_seq = 0;
   std::uint64_t outstanding = 0;
   std::vector<std::uint64_t> retry;  // sequence numbers refused with queue_full
   bool parked = false;
   bool probing = false;
-  bool pace_blocked = false;
-  bool finished = false;
-  bool timed_out = false;
   std::uint64_t queue_full_retries = 0;
+  // both
+  std::atomic<std::uint64_t> accepted{0};  // QoS 0 pacing: publishes the session accepted
+  std::atomic<bool> pace_blocked{false};
+  std::atomic<bool> finished{false};
+  std::atomic<bool> timed_out{false};
+  std::mutex error_mutex;
   std::string error;
 
   bench::clock::time_point t0{}, last_receive{};
   std::uint64_t mark_lo = 0, mark_hi = 0;  // unique-received marks for the allocation count
   std::uint64_t allocs_lo = 0, allocs_hi = 0;
 
-  throughput_run(const bench::options& opts, asio::io_context& ctx, amqtt::client& p,
-                 amqtt::client& s, std::string t)
+  throughput_run(const bench::options& opts, asio::io_context& pub_ctx, asio::io_context& sub_ctx,
+                 amqtt::client& p, amqtt::client& s, std::string t)
       : o(opts),
-        io(ctx),
+        io_pub(pub_ctx),
+        io_sub(sub_ctx),
         pub(p),
         sub(s),
         topic(std::move(t)),
         payload(bench::make_payload(opts.payload)),
         tracker(opts.count),
         retry_timer(p.get_executor()),
-        deadline_timer(ctx) {
+        deadline_timer(sub_ctx) {
     rx.topic.reserve(topic.size());
     rx.payload.reserve(o.payload);
     mark_lo = o.count / 10;
@@ -271,10 +294,12 @@ struct throughput_run {
   // On the publisher's strand. After a queue_full the first publish is a lone probe: the
   // window refills only once the session accepts again.
   void pump() {
-    while (!finished && !parked && outstanding < (probing ? 1 : o.window)) {
+    while (!finished.load(std::memory_order_relaxed) && !parked &&
+           outstanding < (probing ? 1 : o.window)) {
       if (o.qos == 0 && ahead() >= o.window) {
-        pace_blocked = true;  // on_message wakes us
-        return;
+        pace_blocked.store(true, std::memory_order_seq_cst);  // on_message wakes us
+        if (ahead() >= o.window) return;
+        pace_blocked.store(false, std::memory_order_seq_cst);  // it caught up meanwhile
       }
       std::uint64_t seq;
       if (!retry.empty()) {
@@ -287,11 +312,13 @@ struct throughput_run {
       }
       bench::put_seq(payload.data(), seq);
       ++outstanding;
+      accepted.fetch_add(1, std::memory_order_seq_cst);
       pub.async_publish(topic, payload, to_qos(o.qos), [this, seq](std::error_code ec) {
         --outstanding;
         if (ec) {
-          if (finished) return;
+          if (finished.load()) return;
           if (is_queue_full(ec)) {
+            accepted.fetch_sub(1, std::memory_order_seq_cst);
             ++queue_full_retries;
             retry.push_back(seq);
             if (!parked) {
@@ -314,20 +341,22 @@ struct throughput_run {
     }
   }
 
-  // QoS 0: messages published (accepted by the session) but not received yet.
-  std::uint64_t ahead() const { return next_seq - retry.size() - tracker.unique(); }
+  // QoS 0: messages published (accepted by the session, or about to be) but not received yet.
+  std::uint64_t ahead() const {
+    return accepted.load(std::memory_order_seq_cst) - tracker.unique();
+  }
 
+  // On the subscriber's strand.
   void on_message(std::string_view payload_view) {
     tracker.on_message(bench::get_seq(payload_view.data(), payload_view.size()));
-    if (pace_blocked && ahead() <= o.window / 2) {
-      pace_blocked = false;
+    if (pace_blocked.load(std::memory_order_seq_cst) && ahead() <= o.window / 2 &&
+        pace_blocked.exchange(false))
       asio::post(pub.get_executor(), [this] { pump(); });
-    }
     last_receive = bench::clock::now();
     const std::uint64_t u = tracker.unique();
     if (u == mark_lo && allocs_lo == 0) {
       allocs_lo = alloc_count::total();
-      alloc_count::tracing = alloc_count::trace_limit > 0;
+      alloc_count::tracing = alloc_count::trace_limit > 0 && alloc_count::trace_slot == 0;
     }
     if (u == mark_hi && allocs_hi == 0) {
       allocs_hi = alloc_count::total();
@@ -340,25 +369,27 @@ struct throughput_run {
   void receive() {
     sub.async_receive(rx, [this](std::error_code ec) {
       if (ec) {
-        if (!finished) fail("receive: " + ec.message());
+        if (!finished.load()) fail("receive: " + ec.message());
         return;
       }
       on_message(rx.payload);
-      if (!finished) receive();
+      if (!finished.load()) receive();
     });
   }
 
   void fail(std::string what) {
-    if (error.empty()) error = std::move(what);
+    {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (error.empty()) error = std::move(what);
+    }
     finish();
   }
 
+  // Any thread: stops both io_contexts (the timers go when the run object does).
   void finish() {
-    if (finished) return;
-    finished = true;
-    deadline_timer.cancel();
-    retry_timer.cancel();
-    io.stop();
+    if (finished.exchange(true)) return;
+    io_sub.stop();
+    io_pub.stop();
   }
 
   void start() {
@@ -397,11 +428,19 @@ alloc_phase_result measure_qos0_allocations(const bench::options& o) {
   std::function<void()> receive_loop;  // built before the thread starts
   bool stop_sub = false;
   std::function<void(std::uint64_t)> wake;  // set below, before any message can arrive
+  std::function<void()> finished;           // likewise
   auto count_one = [&] {
     const std::uint64_t n = received.load(std::memory_order_relaxed) + 1;
-    if (n == lo) sub_lo = alloc_count::mine();
-    if (n == hi) sub_hi = alloc_count::mine();
+    if (n == lo) {
+      sub_lo = alloc_count::mine();
+      alloc_count::tracing = alloc_count::trace_limit > 0 && alloc_count::trace_slot != 0;
+    }
+    if (n == hi) {
+      sub_hi = alloc_count::mine();
+      alloc_count::tracing = false;
+    }
     received.store(n, std::memory_order_seq_cst);
+    if (n == m) finished();
     wake(n);
   };
   if (use_handler) {
@@ -427,8 +466,8 @@ alloc_phase_result measure_qos0_allocations(const bench::options& o) {
   // budget, so QoS 0 publishes take the session's direct path (encoded straight into the output
   // buffer). Further ahead they would wait in its request queue as owned copies, which the main
   // run's allocs_per_msg shows.
-  const std::uint64_t ahead_max =
-      std::max<std::uint64_t>(4, std::min<std::uint64_t>(500, (512u * 1024u) / (o.payload + topic.size() + 8)));
+  const std::uint64_t ahead_max = std::max<std::uint64_t>(
+      4, std::min<std::uint64_t>(500, (512u * 1024u) / (o.payload + topic.size() + 8)));
   std::function<void()> pump = [&] {
     std::uint64_t s = sent.load(std::memory_order_relaxed);
     while (s < m) {
@@ -441,34 +480,51 @@ alloc_phase_result measure_qos0_allocations(const bench::options& o) {
       if (s == hi) pub_hi = alloc_count::mine();
       bench::put_seq(payload.data(), s);
       sent.store(++s, std::memory_order_seq_cst);
-      pub.async_publish(topic, payload, amqtt::qos::at_most_once, [&pub_failed](std::error_code ec) {
-        if (ec) pub_failed = true;
-      });
+      pub.async_publish(topic, payload, amqtt::qos::at_most_once,
+                        [&pub_failed](std::error_code ec) {
+                          if (ec) pub_failed = true;
+                        });
     }
   };
   // Subscriber side: once the publisher is at most ahead_max/2 ahead, one post wakes it.
   wake = [&](std::uint64_t n) {
-    if (blocked.load(std::memory_order_seq_cst) && sent.load(std::memory_order_seq_cst) - n <= ahead_max / 2 &&
-        blocked.exchange(false))
+    if (blocked.load(std::memory_order_seq_cst) &&
+        sent.load(std::memory_order_seq_cst) - n <= ahead_max / 2 && blocked.exchange(false))
       asio::post(pub.get_executor(), [&] { pump(); });
   };
 
-  const auto deadline = bench::clock::now() + std::chrono::seconds(60);
+  // Each thread runs its io_context with run() (not run_one_for in a loop: Asio's per-thread
+  // handler-memory cache lives for one run call, so a loop of run_one calls starts every handler
+  // with an empty cache and measures that instead of the client). Stopped when the last message
+  // arrives, a publish fails, or after 60 s.
+  auto stop_all = [&] {
+    io_sub.stop();
+    io_pub.stop();
+  };
+  asio::steady_timer deadline(io_sub, std::chrono::seconds(60));
+  deadline.async_wait([&](std::error_code ec) {
+    if (!ec) stop_all();
+  });
+  finished = [&] {
+    stop_all();
+  };
   std::thread sub_thread([&] {
     alloc_count::slot = 2;
     if (receive_loop) asio::post(sub.get_executor(), [&] { receive_loop(); });
-    while (received.load(std::memory_order_acquire) < m && bench::clock::now() < deadline)
-      io_sub.run_one_for(10ms);
+    auto work = asio::make_work_guard(io_sub);
+    io_sub.run();
   });
   std::thread pub_thread([&] {
     alloc_count::slot = 1;
     asio::post(pub.get_executor(), [&] { pump(); });
-    while (received.load(std::memory_order_acquire) < m && bench::clock::now() < deadline &&
-           !pub_failed)
-      io_pub.run_one_for(10ms);
+    auto work = asio::make_work_guard(io_pub);
+    io_pub.run();
   });
   pub_thread.join();
   sub_thread.join();
+  deadline.cancel();
+  io_pub.restart();
+  io_sub.restart();
   stop_sub = true;
   alloc_phase_result r;
   r.ahead = ahead_max;
@@ -482,22 +538,41 @@ alloc_phase_result measure_qos0_allocations(const bench::options& o) {
 }
 
 int run_throughput(const bench::options& o) {
-  asio::io_context io(1);
-  amqtt::client sub(io, make_options(o, "sub"));
-  amqtt::client pub(io, make_options(o, "pub"));
+  // --threads 2 (default): publisher and subscriber each on its own io_context and thread, as
+  // libmosquitto (one network thread per connection) and Paho run them. --threads 1: both on one
+  // io_context run by one thread.
+  asio::io_context io_a(1);
+  std::optional<asio::io_context> io_b;
+  if (throughput_threads == 2) io_b.emplace(1);
+  asio::io_context& io_sub = io_a;
+  asio::io_context& io_pub = io_b ? *io_b : io_a;
+  amqtt::client sub(io_sub, make_options(o, "sub"));
+  amqtt::client pub(io_pub, make_options(o, "pub"));
   const std::string topic = bench::unique_topic(library);
-  connect(io, sub);
-  throughput_run run(o, io, pub, sub, topic);
+  connect(io_sub, sub);
+  throughput_run run(o, io_pub, io_sub, pub, sub, topic);
   if (use_handler)
-    subscribe(io, sub, topic, o.qos, [&run](const amqtt::message_view& m) { run.on_message(m.payload); });
+    subscribe(io_sub, sub, topic, o.qos,
+              [&run](const amqtt::message_view& m) { run.on_message(m.payload); });
   else
-    subscribe(io, sub, topic, o.qos);
-  connect(io, pub);
+    subscribe(io_sub, sub, topic, o.qos);
+  connect(io_pub, pub);
 
-  io.restart();
+  io_sub.restart();
+  io_pub.restart();
   const double cpu0 = bench::cpu_seconds();
   run.start();
-  io.run();  // until finish() stops it
+  std::thread pub_thread;
+  if (io_b)
+    pub_thread = std::thread([&] {
+      auto work = asio::make_work_guard(io_pub);
+      io_pub.run();  // until finish() stops it
+    });
+  {
+    auto work = asio::make_work_guard(io_sub);
+    io_sub.run();  // until finish() stops it
+  }
+  if (pub_thread.joinable()) pub_thread.join();
   const double cpu1 = bench::cpu_seconds();
 
   bench::throughput_result r;
@@ -507,14 +582,17 @@ int run_throughput(const bench::options& o) {
   r.duplicates = run.tracker.duplicates();
   r.unexpected = run.tracker.unexpected();
   r.timed_out = run.timed_out;
-  io.restart();
-  disconnect(io, pub);
-  disconnect(io, sub);
+  run.deadline_timer.cancel();
+  io_sub.restart();
+  io_pub.restart();
+  disconnect(io_pub, pub);
+  disconnect(io_sub, sub);
   if (!run.error.empty()) return bench::report_error(library, o, run.error);
 
   auto j = bench::throughput_json(library, o, r);
   j.field("receive_api", use_handler ? "handler" : "async_receive");
   j.field("queue_full_retries", run.queue_full_retries);
+  j.field("threads", throughput_threads);
   if (run.allocs_hi != 0 && run.mark_hi > run.mark_lo)
     j.field("allocs_per_msg", static_cast<double>(run.allocs_hi - run.allocs_lo) /
                                   static_cast<double>(run.mark_hi - run.mark_lo));
@@ -634,7 +712,8 @@ int run_latency(const bench::options& o) {
   connect(io, c);
   latency_run run(o, io, c, topic, r);
   if (use_handler)
-    subscribe(io, c, topic, o.qos, [&run](const amqtt::message_view& m) { run.on_message(m.payload); });
+    subscribe(io, c, topic, o.qos,
+              [&run](const amqtt::message_view& m) { run.on_message(m.payload); });
   else
     subscribe(io, c, topic, o.qos);
   io.restart();
@@ -647,7 +726,9 @@ int run_latency(const bench::options& o) {
   if (!run.error.empty()) return bench::report_error(library, o, run.error);
   r.cpu_s = cpu1 - run.cpu0;
   r.elapsed_s = bench::seconds_between(run.measure_start, t1);
-  bench::latency_json(library, o, r).field("receive_api", use_handler ? "handler" : "async_receive").print();
+  bench::latency_json(library, o, r)
+      .field("receive_api", use_handler ? "handler" : "async_receive")
+      .print();
   return 0;
 }
 
@@ -664,6 +745,13 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "--receive must be queue or handler\n");
         return 2;
       }
+    } else if (std::string_view(argv[i]) == "--threads" && i + 1 < argc) {
+      const std::string_view v = argv[++i];
+      if (v != "1" && v != "2") {
+        std::fprintf(stderr, "--threads must be 1 or 2\n");
+        return 2;
+      }
+      throughput_threads = v == "1" ? 1 : 2;
     } else if (std::string_view(argv[i]) == "--read-buffer" && i + 1 < argc) {
       read_buffer_size = std::strtoull(argv[++i], nullptr, 10);
     } else {
@@ -674,6 +762,10 @@ int main(int argc, char** argv) {
   const bench::options o = bench::parse_args(argc, argv);
   if (const char* t = std::getenv("AMQTT_BENCH_TRACE_ALLOCS")) {
     alloc_count::trace_limit = std::min(alloc_count::trace_max, std::atoi(t));
+    if (const char* ph = std::getenv("AMQTT_BENCH_TRACE_PHASE"))
+      alloc_count::trace_slot = std::string_view(ph) == "publish"   ? 1
+                                : std::string_view(ph) == "receive" ? 2
+                                                                    : 0;
     if (const char* st = std::getenv("AMQTT_BENCH_TRACE_STRIDE"))
       alloc_count::trace_stride = std::max<std::uint64_t>(1, std::strtoull(st, nullptr, 10));
     void* warm[2];

@@ -1,17 +1,20 @@
 // amqtt::client: calling the client from its own handlers, destruction with pending operations,
 // destruction while the io_context runs on other threads.
-#include "client/fake_broker.hpp"
-#include "client/test_util.hpp"
-
-#include <catch2/catch.hpp>
-
-#include <amqtt/client.hpp>
-
 #include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <asio/bind_allocator.hpp>
+#include <asio/bind_executor.hpp>
+#include <asio/strand.hpp>
+#include <catch2/catch.hpp>
+
+#include <amqtt/client.hpp>
+
+#include "client/fake_broker.hpp"
+#include "client/test_util.hpp"
 
 namespace {
 
@@ -20,6 +23,29 @@ using namespace amqtt::test;
 using namespace std::chrono_literals;
 
 void connect(asio::io_context& io, client& c) { REQUIRE_FALSE(connect_and_wait(io, c)); }
+
+// Counts the allocations made through it.
+template <class T>
+struct counting_allocator {
+  using value_type = T;
+  std::size_t* count;
+  explicit counting_allocator(std::size_t* c) noexcept : count(c) {}
+  template <class U>
+  counting_allocator(const counting_allocator<U>& o) noexcept : count(o.count) {}
+  T* allocate(std::size_t n) {
+    ++*count;
+    return std::allocator<T>().allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>().deallocate(p, n); }
+  template <class U>
+  bool operator==(const counting_allocator<U>& o) const noexcept {
+    return count == o.count;
+  }
+  template <class U>
+  bool operator!=(const counting_allocator<U>& o) const noexcept {
+    return count != o.count;
+  }
+};
 
 }  // namespace
 
@@ -89,15 +115,16 @@ TEST_CASE("client: handlers may call the client", "[client][reentrancy]") {
     std::vector<std::string> seen;
     bool unsubscribed = false;
     int subacks = 0;
-    c.async_subscribe("sub/#", qos::at_least_once,
-                      [&](const message_view& m) {
-                        seen.emplace_back(m.payload);
-                        if (m.payload == "stop")
-                          c.async_unsubscribe("sub/#", [&](std::error_code ec) { unsubscribed = !ec; });
-                        else
-                          c.async_publish("sub/next", "stop", qos::at_most_once, [](std::error_code) {});
-                      },
-                      [&](std::error_code, std::vector<suback_return_code>) { ++subacks; });
+    c.async_subscribe(
+        "sub/#", qos::at_least_once,
+        [&](const message_view& m) {
+          seen.emplace_back(m.payload);
+          if (m.payload == "stop")
+            c.async_unsubscribe("sub/#", [&](std::error_code ec) { unsubscribed = !ec; });
+          else
+            c.async_publish("sub/next", "stop", qos::at_most_once, [](std::error_code) {});
+        },
+        [&](std::error_code, std::vector<suback_return_code>) { ++subacks; });
     REQUIRE(run_until(io, [&] { return subacks == 1; }));
     broker.publish("sub/first", "go");
     REQUIRE(run_until(io, [&] { return unsubscribed; }));
@@ -118,7 +145,8 @@ TEST_CASE("client: handlers may call the client", "[client][reentrancy]") {
   }
 }
 
-TEST_CASE("client: destruction completes pending operations with operation_aborted", "[client][lifetime]") {
+TEST_CASE("client: destruction completes pending operations with operation_aborted",
+          "[client][lifetime]") {
   fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
   std::vector<std::error_code> results;
@@ -128,12 +156,15 @@ TEST_CASE("client: destruction completes pending operations with operation_abort
     broker.ack_publishes = false;
     broker.send_connack = false;
     c.async_run([&](std::error_code ec) { results.push_back(ec); });
-    c.async_publish("x", "1", qos::at_least_once, [&](std::error_code ec) { results.push_back(ec); });
-    c.async_publish("x", "2", qos::exactly_once, [&](std::error_code ec) { results.push_back(ec); });
+    c.async_publish("x", "1", qos::at_least_once,
+                    [&](std::error_code ec) { results.push_back(ec); });
+    c.async_publish("x", "2", qos::exactly_once,
+                    [&](std::error_code ec) { results.push_back(ec); });
     c.async_receive([&](std::error_code ec, message) { results.push_back(ec); });
     run_for(io, 20ms);
-    c.async_subscribe("never", qos::at_least_once,
-                      [&](std::error_code ec, std::vector<suback_return_code>) { results.push_back(ec); });
+    c.async_subscribe(
+        "never", qos::at_least_once,
+        [&](std::error_code ec, std::vector<suback_return_code>) { results.push_back(ec); });
     c.async_unsubscribe("never", [&](std::error_code ec) { results.push_back(ec); });
     REQUIRE(results.empty());
   }
@@ -183,7 +214,8 @@ TEST_CASE("client: destroyed while the io_context runs on other threads", "[clie
   }
 }
 
-TEST_CASE("client: the io_context destroyed with operations outstanding leaks nothing", "[client][lifetime]") {
+TEST_CASE("client: the io_context destroyed with operations outstanding leaks nothing",
+          "[client][lifetime]") {
   fake_broker broker;
   {
     asio::io_context io;
@@ -198,6 +230,103 @@ TEST_CASE("client: the io_context destroyed with operations outstanding leaks no
     // outstanding read and timer: their handlers release the last references.
   }
   CHECK(broker.transports_alive == 0);
+}
+
+TEST_CASE("client: completions still queued when the client goes away run normally",
+          "[client][lifetime]") {
+  // Their memory comes from the client's completion pool, which they keep alive.
+  fake_broker broker;
+  asio::io_context io;
+  int done = 0;
+  {
+    client c(io, fake_options(broker));
+    connect(io, c);
+    bool posted = false;
+    asio::post(c.get_executor(), [&] {
+      for (int i = 0; i < 200; ++i)
+        c.async_publish("q", "x", qos::at_most_once, [&](std::error_code ec) {
+          CHECK_FALSE(ec);
+          ++done;
+        });
+      posted = true;
+    });
+    for (int i = 0; i < 100 && !posted; ++i) io.run_one_for(10ms);
+    REQUIRE(posted);  // 200 completions queued on the strand, none run yet
+    REQUIRE(done == 0);
+  }
+  REQUIRE(run_until(io, [&] { return done == 200; }));
+  run_for(io, 20ms);
+  CHECK(broker.transports_alive == 0);
+}
+
+TEST_CASE("client: the io_context destroyed with completions queued frees them",
+          "[client][lifetime]") {
+  fake_broker broker;
+  int done = 0;
+  {
+    asio::io_context io;
+    client c(io, fake_options(broker));
+    connect(io, c);
+    bool posted = false;
+    asio::post(c.get_executor(), [&] {
+      for (int i = 0; i < 50; ++i)
+        c.async_publish("q", "x", qos::at_most_once, [&](std::error_code) { ++done; });
+      posted = true;
+    });
+    for (int i = 0; i < 100 && !posted; ++i) io.run_one_for(10ms);
+    REQUIRE(posted);
+    io.stop();
+  }  // client, then io_context (destroying the queued completions: ASan checks the memory)
+  CHECK(done == 0);
+  CHECK(broker.transports_alive == 0);
+}
+
+TEST_CASE("client: a handler's own executor and allocator are used", "[client][lifetime]") {
+  fake_broker broker;
+  asio::io_context io;
+  client c(io, fake_options(broker));
+  connect(io, c);
+  SECTION("executor: a strand of its own") {
+    // The same strand type as the client's, so only the run-time check keeps it off the
+    // client's strand.
+    auto other = asio::make_strand(io);
+    const auto* client_strand =
+        c.get_executor().target<asio::strand<asio::io_context::executor_type>>();
+    REQUIRE(client_strand != nullptr);
+    int done = 0, on_other = 0, on_client = 0;
+    auto handler = [&](std::error_code ec) {
+      CHECK_FALSE(ec);
+      ++done;
+      if (other.running_in_this_thread()) ++on_other;
+      if (client_strand->running_in_this_thread()) ++on_client;
+    };
+    c.async_publish("q", "x", qos::at_most_once, asio::bind_executor(other, handler));
+    c.async_publish("q", "x", qos::at_least_once, asio::bind_executor(other, handler));
+    REQUIRE(run_until(io, [&] { return done == 2; }));
+    CHECK(on_other == 2);
+    CHECK(on_client == 0);
+  }
+  SECTION("allocator: the operation's memory comes from it") {
+    std::size_t allocations = 0;
+    counting_allocator<void> alloc(&allocations);
+    bool subscribed = false;
+    c.async_subscribe("q", qos::at_most_once,
+                      [&](std::error_code, std::vector<suback_return_code>) { subscribed = true; });
+    REQUIRE(run_until(io, [&] { return subscribed; }));
+    int done = 0;
+    message m;
+    c.async_receive(m, asio::bind_allocator(alloc, [&](std::error_code ec) {
+                      CHECK_FALSE(ec);
+                      ++done;
+                    }));
+    c.async_publish("q", "x", qos::at_least_once,
+                    asio::bind_allocator(alloc, [&](std::error_code ec) {
+                      CHECK_FALSE(ec);
+                      ++done;
+                    }));
+    REQUIRE(run_until(io, [&] { return done == 2; }));
+    CHECK(allocations >= 2);  // at least each pending operation
+  }
 }
 
 TEST_CASE("client: moving a client keeps it working", "[client][lifetime]") {

@@ -51,8 +51,7 @@ void on_strand(const impl_ptr& impl, F&& f) {
   if (impl->can_run_inline()) {
     f(*impl);
   } else {
-    asio::post(impl->strand(),
-               [ref = impl, fn = std::forward<F>(f)]() mutable { fn(*ref); });
+    asio::post(impl->strand(), [ref = impl, fn = std::forward<F>(f)]() mutable { fn(*ref); });
   }
 }
 
@@ -61,7 +60,7 @@ struct initiate_run {
   template <class Handler>
   void operator()(Handler&& handler) const {
     on_strand(impl, [h = std::forward<Handler>(handler)](client_impl& c) mutable {
-      c.start_run(make_pending_op<std::error_code>(std::move(h), c.strand(), true));
+      c.start_run(make_pending_op<std::error_code>(std::move(h), c.completions(), true));
     });
   }
 };
@@ -71,7 +70,7 @@ struct initiate_connect {
   template <class Handler>
   void operator()(Handler&& handler) const {
     on_strand(impl, [h = std::forward<Handler>(handler)](client_impl& c) mutable {
-      c.start_connect(make_pending_op<std::error_code, bool>(std::move(h), c.strand(), true));
+      c.start_connect(make_pending_op<std::error_code, bool>(std::move(h), c.completions(), true));
     });
   }
 };
@@ -81,7 +80,7 @@ struct initiate_disconnect {
   template <class Handler>
   void operator()(Handler&& handler) const {
     on_strand(impl, [h = std::forward<Handler>(handler)](client_impl& c) mutable {
-      c.start_disconnect(make_pending_op<std::error_code>(std::move(h), c.strand()));
+      c.start_disconnect(make_pending_op<std::error_code>(std::move(h), c.completions()));
     });
   }
 };
@@ -94,10 +93,10 @@ void publish_on_strand(client_impl& c, Handler&& handler, std::string_view topic
   if (ec || q == amqtt::qos::at_most_once) {
     // Handed to the session (or refused): complete now. No allocation beyond the post, which
     // uses the handler's allocator (recycling by default).
-    post_completion(c.strand(), std::forward<Handler>(handler), ec);
+    post_completion(c.completions(), std::forward<Handler>(handler), ec);
   } else {
     c.add_publish_op(id, make_pending_op<std::error_code>(std::forward<Handler>(handler),
-                                                          c.strand(), true));
+                                                          c.completions(), true));
   }
   if (!ec) c.request_made();
 }
@@ -105,8 +104,8 @@ void publish_on_strand(client_impl& c, Handler&& handler, std::string_view topic
 struct initiate_publish {
   impl_ptr impl;
   template <class Handler>
-  void operator()(Handler&& handler, std::string_view topic, std::string_view payload,
-                  amqtt::qos q, bool retain) const {
+  void operator()(Handler&& handler, std::string_view topic, std::string_view payload, amqtt::qos q,
+                  bool retain) const {
     client_impl& c = *impl;
     if (c.can_run_inline()) {
       publish_on_strand(c, std::forward<Handler>(handler), topic, payload, q, retain);
@@ -123,11 +122,11 @@ struct initiate_subscribe {
   impl_ptr impl;
   template <class Handler>
   void operator()(Handler&& handler, subscribe_request req) const {
-    on_strand(impl, [h = std::forward<Handler>(handler), r = std::move(req)](client_impl& c) mutable {
-      c.start_subscribe(
-          r, make_pending_op<std::error_code, std::vector<suback_return_code>>(std::move(h),
-                                                                               c.strand()));
-    });
+    on_strand(
+        impl, [h = std::forward<Handler>(handler), r = std::move(req)](client_impl& c) mutable {
+          c.start_subscribe(r, make_pending_op<std::error_code, std::vector<suback_return_code>>(
+                                   std::move(h), c.completions()));
+        });
   }
 };
 
@@ -135,9 +134,10 @@ struct initiate_unsubscribe {
   impl_ptr impl;
   template <class Handler>
   void operator()(Handler&& handler, unsubscribe_request req) const {
-    on_strand(impl, [h = std::forward<Handler>(handler), r = std::move(req)](client_impl& c) mutable {
-      c.start_unsubscribe(r, make_pending_op<std::error_code>(std::move(h), c.strand()));
-    });
+    on_strand(
+        impl, [h = std::forward<Handler>(handler), r = std::move(req)](client_impl& c) mutable {
+          c.start_unsubscribe(r, make_pending_op<std::error_code>(std::move(h), c.completions()));
+        });
   }
 };
 
@@ -146,7 +146,8 @@ struct initiate_receive {
   template <class Handler>
   void operator()(Handler&& handler) const {
     on_strand(impl, [h = std::forward<Handler>(handler)](client_impl& c) mutable {
-      c.start_receive(make_pending_op<std::error_code, message>(std::move(h), c.strand(), true));
+      c.start_receive(
+          make_pending_op<std::error_code, message>(std::move(h), c.completions(), true));
     });
   }
 };
@@ -156,7 +157,8 @@ struct initiate_receive_into {
   template <class Handler>
   void operator()(Handler&& handler, message* out) const {
     on_strand(impl, [h = std::forward<Handler>(handler), out](client_impl& c) mutable {
-      c.start_receive_into(out, make_pending_op<std::error_code>(std::move(h), c.strand(), true));
+      c.start_receive_into(out,
+                           make_pending_op<std::error_code>(std::move(h), c.completions(), true));
     });
   }
 };
@@ -226,8 +228,8 @@ class client {
   // completes with asio::error::operation_aborted.
   template <class CompletionToken>
   auto async_run(CompletionToken&& token) {
-    return asio::async_initiate<CompletionToken, void(std::error_code)>(
-        detail::initiate_run{impl_}, token);
+    return asio::async_initiate<CompletionToken, void(std::error_code)>(detail::initiate_run{impl_},
+                                                                        token);
   }
 
   // Starts the loop if it is not running and completes at the first accepted CONNACK (at once

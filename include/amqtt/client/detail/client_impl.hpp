@@ -59,7 +59,7 @@ inline constexpr adopt_ref_t adopt_ref{};
 class impl_ptr {
  public:
   impl_ptr() noexcept = default;
-  explicit impl_ptr(client_impl* p) noexcept;  // adds a reference
+  explicit impl_ptr(client_impl* p) noexcept;                // adds a reference
   impl_ptr(client_impl* p, adopt_ref_t) noexcept : p_(p) {}  // takes over a reference
   impl_ptr(const impl_ptr& o) noexcept;
   impl_ptr(impl_ptr&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
@@ -111,8 +111,8 @@ inline std::chrono::milliseconds backoff_cap(std::chrono::milliseconds min_delay
 inline std::string generate_client_id() {
   std::random_device rd;
   std::uint64_t v = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-  std::mt19937_64 mix(v ^ static_cast<std::uint64_t>(
-                              std::chrono::steady_clock::now().time_since_epoch().count()));
+  std::mt19937_64 mix(
+      v ^ static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
   v = mix();
   static constexpr char digits[] = "0123456789abcdef";
   std::string id = "amqtt-";
@@ -140,7 +140,8 @@ inline std::error_code validate_options(const client_options& o) {
   connect_packet c;
   c.client_id = so.client_id;
   c.clean_session = so.clean_session;
-  if (so.will) c.will = will_message{so.will->topic, so.will->payload, so.will->qos, so.will->retain};
+  if (so.will)
+    c.will = will_message{so.will->topic, so.will->payload, so.will->qos, so.will->retain};
   if (so.username) c.username = *so.username;
   if (so.password) c.password = *so.password;
   return validate_packet(c);
@@ -181,6 +182,7 @@ class client_impl {
       : strand_(make_client_strand(ex)),
         io_strand_(executor_target<io_strand>(strand_)),
         generic_strand_(executor_target<generic_strand>(strand_)),
+        completions_{strand_, io_strand_, io_strand_ ? completion_pool::create() : nullptr},
         options_(std::move(options)),
         options_error_(validate_options(options_)),
         session_(prepare_session_options(options_.session)),
@@ -212,6 +214,8 @@ class client_impl {
 
   // ---- threading ---------------------------------------------------------------------------
   const strand_type& strand() const noexcept { return strand_; }
+  // Where completions go, and the memory pending operations and completions use.
+  const completion_context& completions() const noexcept { return completions_; }
   const client_options& options() const noexcept { return options_; }
 
   // True when a public call may run right here: on the strand, and not from inside a callback
@@ -415,7 +419,8 @@ class client_impl {
   }
 
   void cancel_connect(std::uint64_t serial) {
-    if (connect_op* op = connect_ops_.take(serial)) op->complete(asio::error::operation_aborted, false);
+    if (connect_op* op = connect_ops_.take(serial))
+      op->complete(asio::error::operation_aborted, false);
   }
 
   void cancel_receive(std::uint64_t serial) {
@@ -445,8 +450,8 @@ class client_impl {
   // Operation memory comes from three fixed slots per handler (one operation of each kind is
   // outstanding; while its completion is dispatched through the strand up to two more blocks
   // are live), so transport and timer I/O does not allocate; anything larger or more falls back
-  // to Asio's recycling allocator. Allocation and deallocation of one handler's blocks are ordered by
-  // Asio's own synchronization (they may happen on different io_context threads).
+  // to Asio's recycling allocator. Allocation and deallocation of one handler's blocks are ordered
+  // by Asio's own synchronization (they may happen on different io_context threads).
   template <void (client_impl::*Fn)(std::error_code, std::size_t)>
   class member_io_handler final : public io_handler {
    public:
@@ -740,8 +745,10 @@ class client_impl {
   }
 
   void after_receive() {
-    if (paused_ && !input_blocked()) process();
-    else update_pause();
+    if (paused_ && !input_blocked())
+      process();
+    else
+      update_pause();
   }
 
   // ---- session events ----------------------------------------------------------------------
@@ -801,8 +808,8 @@ class client_impl {
       // Drop the handler of every filter the broker refused (or all, on error), unless it has
       // been replaced since.
       for (std::size_t i = 0; i < it->filters.size(); ++i) {
-        const bool failed = e.error || i >= e.results.size() ||
-                            e.results[i] == suback_return_code::failure;
+        const bool failed =
+            e.error || i >= e.results.size() || e.results[i] == suback_return_code::failure;
         if (!failed) continue;
         auto* current = handlers_.find(it->filters[i]);
         if (current && *current == it->handler) handlers_.erase(it->filters[i]);
@@ -824,9 +831,7 @@ class client_impl {
     if (void_op* op = unsubscribe_ops_.take(e.id)) op->complete(e.error);
   }
 
-  void on_event(resubscribed_event& e) {
-    emit(event::resubscribed{std::move(e.filter), e.result});
-  }
+  void on_event(resubscribed_event& e) { emit(event::resubscribed{std::move(e.filter), e.result}); }
 
   void on_event(close_event& e) {
     if (!e.reason) {
@@ -909,7 +914,8 @@ class client_impl {
     backoff_deadline_.reset();
     connect_deadline_.reset();
     linger_deadline_.reset();
-    const std::error_code op_error = reason ? reason : make_error_code(asio::error::operation_aborted);
+    const std::error_code op_error =
+        reason ? reason : make_error_code(asio::error::operation_aborted);
     const bool run_cancelled = std::exchange(run_cancelled_, false);
     if (run_op* op = std::exchange(run_op_, nullptr))
       op->complete(run_cancelled && !reason ? make_error_code(asio::error::operation_aborted)
@@ -971,8 +977,9 @@ class client_impl {
   // ---- data --------------------------------------------------------------------------------
   std::atomic<std::size_t> refs_{1};
   strand_type strand_;
-  const io_strand* io_strand_;           // the concrete strand inside strand_ (one of these)
+  const io_strand* io_strand_;  // the concrete strand inside strand_ (one of these)
   const generic_strand* generic_strand_;
+  completion_context completions_;
   client_options options_;
   std::error_code options_error_;
   session session_;

@@ -3,8 +3,11 @@
 // handler) plus the work it keeps alive, stored until the operation finishes.
 //
 // The erasure is the only per-operation template code; everything else in the client is
-// non-template. Memory comes from the handler's associated allocator (Asio's recycling
-// allocator when the handler has none), and is released before the handler is invoked.
+// non-template. Memory comes from the handler's associated allocator when it has one. A handler
+// with neither an allocator nor an executor of its own (a plain callback: it completes on the
+// client's strand) gets its operation and its completion from the client's completion_pool
+// when the strand is the concrete strand<io_context::executor_type>; otherwise from Asio's
+// recycling allocator. Memory is released before the handler is invoked.
 // Completion always goes through asio::post to the handler's associated executor (default: the
 // client's strand), so a handler never runs inside the client's own processing and never inside
 // the initiating function.
@@ -17,18 +20,52 @@
 #include <type_traits>
 #include <utility>
 
+#include <asio/any_io_executor.hpp>
 #include <asio/associated_allocator.hpp>
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
+#include <asio/bind_allocator.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/execution/executor.hpp>
 #include <asio/execution/outstanding_work.hpp>
 #include <asio/executor_work_guard.hpp>
-#include <asio/prefer.hpp>
+#include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <asio/prefer.hpp>
 #include <asio/recycling_allocator.hpp>
+#include <asio/strand.hpp>
+
+#include "amqtt/client/detail/completion_pool.hpp"
 
 namespace amqtt::detail {
+
+using io_strand_type = asio::strand<asio::io_context::executor_type>;
+
+// Where the client's completions go: its strand, and when that strand is a concrete
+// strand<io_context::executor_type>, that strand and the pool its completions may use.
+struct completion_context {
+  asio::any_io_executor executor;          // the client's strand, type-erased
+  const io_strand_type* strand = nullptr;  // the same strand, concrete (or null)
+  completion_pool* pool = nullptr;         // non-null exactly when `strand` is
+};
+
+// A handler may use the pool when it brings no allocator and no executor of its own other
+// than, possibly, an io_context strand (checked against the client's at run time).
+template <class Handler>
+inline constexpr bool may_use_pool_v =
+    std::is_same_v<asio::associated_allocator_t<Handler>, std::allocator<void>>&&
+        std::is_same_v<asio::associated_executor_t<Handler, io_strand_type>, io_strand_type>;
+
+template <class Handler>
+bool uses_pool(const Handler& h, const completion_context& ctx) noexcept {
+  if constexpr (may_use_pool_v<Handler>) {
+    return ctx.pool != nullptr && asio::get_associated_executor(h, *ctx.strand) == *ctx.strand;
+  } else {
+    (void)h;
+    (void)ctx;
+    return false;
+  }
+}
 
 // A handler with its arguments bound, for asio::post. Forwards the handler's allocator.
 template <class Handler, class... Args>
@@ -54,14 +91,22 @@ op_proto_allocator<Handler> get_op_allocator(const Handler& h) noexcept {
   }
 }
 
-// Posts `handler(args...)` to the handler's associated executor (default `ex`).
-template <class Executor, class Handler, class... Args>
-void post_completion(const Executor& ex, Handler&& handler, Args&&... args) {
-  using handler_type = std::decay_t<Handler>;
-  auto handler_ex = asio::get_associated_executor(handler, ex);
-  asio::post(handler_ex, bound_completion<handler_type, std::decay_t<Args>...>{
-                             std::forward<Handler>(handler),
-                             std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)});
+// Posts `handler(args...)` to the handler's associated executor (default: the client's strand).
+template <class Handler, class... Args>
+void post_completion(const completion_context& ctx, Handler&& handler, Args&&... args) {
+  using completion = bound_completion<std::decay_t<Handler>, std::decay_t<Args>...>;
+  if (uses_pool(handler, ctx)) {
+    asio::post(*ctx.strand,
+               asio::bind_allocator(
+                   pool_allocator<void>(ctx.pool),
+                   completion{std::forward<Handler>(handler),
+                              std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)}));
+    return;
+  }
+  auto handler_ex = asio::get_associated_executor(handler, ctx.executor);
+  asio::post(handler_ex,
+             completion{std::forward<Handler>(handler),
+                        std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)});
 }
 
 // Keeps outstanding work on an executor (the handler's) while an operation is pending.
@@ -98,10 +143,10 @@ class pending_op {
   // Frees this object without calling the handler.
   virtual void destroy() noexcept = 0;
 
-  std::uint64_t id = 0;                // request id / serial number
-  pending_op* prev = nullptr;          // intrusive list
+  std::uint64_t id = 0;        // request id / serial number
+  pending_op* prev = nullptr;  // intrusive list
   pending_op* next = nullptr;
-  asio::cancellation_slot slot;        // cleared before completion when connected
+  asio::cancellation_slot slot;  // cleared before completion when connected
 
  protected:
   pending_op() = default;
@@ -114,25 +159,38 @@ class pending_op {
   }
 };
 
-template <class Handler, class Executor, class... Args>
+template <class Handler, class... Args>
 class pending_op_impl final : public pending_op<Args...> {
-  using handler_executor = asio::associated_executor_t<Handler, Executor>;
+  using handler_executor = asio::associated_executor_t<Handler, asio::any_io_executor>;
   using work_guard = work_tracker<handler_executor>;
   using alloc_type = typename std::allocator_traits<
       op_proto_allocator<Handler>>::template rebind_alloc<pending_op_impl>;
   using alloc_traits = std::allocator_traits<alloc_type>;
 
  public:
-  static pending_op<Args...>* create(Handler&& handler, const Executor& ex, bool cancellable) {
-    alloc_type alloc(get_op_allocator(handler));
+  static pending_op<Args...>* create(Handler&& handler, const completion_context& ctx,
+                                     bool cancellable) {
     asio::cancellation_slot slot;
     if (cancellable) slot = asio::get_associated_cancellation_slot(handler);
-    pending_op_impl* p = alloc_traits::allocate(alloc, 1);
-    try {
-      ::new (static_cast<void*>(p)) pending_op_impl(std::move(handler), ex);
-    } catch (...) {
-      alloc_traits::deallocate(alloc, p, 1);
-      throw;
+    pending_op_impl* p = nullptr;
+    if (uses_pool(handler, ctx)) {
+      void* mem = ctx.pool->allocate(sizeof(pending_op_impl), alignof(pending_op_impl));
+      try {
+        p = ::new (mem) pending_op_impl(std::move(handler), ctx);
+      } catch (...) {
+        ctx.pool->deallocate(mem, sizeof(pending_op_impl), alignof(pending_op_impl));
+        throw;
+      }
+      p->pool_ = ctx.pool;
+    } else {
+      alloc_type alloc(get_op_allocator(handler));
+      p = alloc_traits::allocate(alloc, 1);
+      try {
+        ::new (static_cast<void*>(p)) pending_op_impl(std::move(handler), ctx);
+      } catch (...) {
+        alloc_traits::deallocate(alloc, p, 1);
+        throw;
+      }
     }
     p->slot = slot;
     return p;
@@ -140,39 +198,59 @@ class pending_op_impl final : public pending_op<Args...> {
 
   void complete(Args... args) override {
     this->clear_slot();
-    alloc_type alloc(get_op_allocator(handler_));
+    alloc_type alloc(get_op_allocator(handler_));  // before the handler is moved from
     Handler handler(std::move(handler_));
     work_guard work(std::move(work_));
-    this->~pending_op_impl();
-    alloc_traits::deallocate(alloc, this, 1);
-    asio::post(work.get_executor(),
-               bound_completion<Handler, Args...>{std::move(handler),
-                                                  std::tuple<Args...>(std::move(args)...)});
+    completion_pool* pool = pool_;
+    const io_strand_type* strand = strand_;
+    free_self(alloc);
+    using completion = bound_completion<Handler, Args...>;
+    if (pool) {
+      // The handler completes on the client's strand (checked in create()).
+      asio::post(*strand,
+                 asio::bind_allocator(
+                     pool_allocator<void>(pool),
+                     completion{std::move(handler), std::tuple<Args...>(std::move(args)...)}));
+    } else {
+      asio::post(work.get_executor(),
+                 completion{std::move(handler), std::tuple<Args...>(std::move(args)...)});
+    }
   }
 
   void destroy() noexcept override {
     this->clear_slot();
-    alloc_type alloc(get_op_allocator(handler_));
-    this->~pending_op_impl();
-    alloc_traits::deallocate(alloc, this, 1);
+    free_self(alloc_type(get_op_allocator(handler_)));
   }
 
  private:
-  pending_op_impl(Handler&& handler, const Executor& ex)
-      : handler_(std::move(handler)), work_(asio::get_associated_executor(handler_, ex)) {}
+  pending_op_impl(Handler&& handler, const completion_context& ctx)
+      : handler_(std::move(handler)),
+        work_(asio::get_associated_executor(handler_, ctx.executor)),
+        strand_(ctx.strand) {}
   ~pending_op_impl() = default;
+
+  void free_self(alloc_type alloc) noexcept {
+    completion_pool* pool = pool_;
+    this->~pending_op_impl();
+    if (pool)
+      pool->deallocate(this, sizeof(pending_op_impl), alignof(pending_op_impl));
+    else
+      alloc_traits::deallocate(alloc, this, 1);
+  }
 
   Handler handler_;
   work_guard work_;
+  const io_strand_type* strand_;
+  completion_pool* pool_ = nullptr;  // the memory came from here (and completion goes there)
 };
 
-// Erases `handler` into a heap (or recycled) pending operation. `cancellable`: keep the
-// handler's cancellation slot (the client installs its canceller there).
-template <class... Args, class Handler, class Executor>
-pending_op<Args...>* make_pending_op(Handler&& handler, const Executor& ex,
+// Erases `handler` into a pending operation. `cancellable`: keep the handler's cancellation
+// slot (the client installs its canceller there).
+template <class... Args, class Handler>
+pending_op<Args...>* make_pending_op(Handler&& handler, const completion_context& ctx,
                                      bool cancellable = false) {
-  return pending_op_impl<std::decay_t<Handler>, Executor, Args...>::create(
-      std::forward<Handler>(handler), ex, cancellable);
+  return pending_op_impl<std::decay_t<Handler>, Args...>::create(std::forward<Handler>(handler),
+                                                                 ctx, cancellable);
 }
 
 // An intrusive FIFO of pending operations; lookups by id scan from the oldest.
