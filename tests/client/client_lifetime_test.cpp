@@ -290,8 +290,8 @@ TEST_CASE("client: a handler's own executor and allocator are used", "[client][l
     // The same strand type as the client's, so only the run-time check keeps it off the
     // client's strand.
     auto other = asio::make_strand(io);
-    const auto* client_strand =
-        c.get_executor().target<asio::strand<asio::io_context::executor_type>>();
+    const asio::any_io_executor client_ex = c.get_executor();  // target() points into it
+    const auto* client_strand = client_ex.target<asio::strand<asio::io_context::executor_type>>();
     REQUIRE(client_strand != nullptr);
     int done = 0, on_other = 0, on_client = 0;
     auto handler = [&](std::error_code ec) {

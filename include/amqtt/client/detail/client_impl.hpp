@@ -204,6 +204,8 @@ class client_impl {
     // closure. Operations still stored here are dropped without being called (their
     // io_context is going away, or they were aborted already).
     drop_all_ops();
+    // Completions still queued in the io_context keep the pool alive until they are freed.
+    if (completions_.pool) completions_.pool->release();
   }
 
   // ---- reference counting ----------------------------------------------------------------
