@@ -47,11 +47,14 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <typeinfo>
 
+#include <asio/bind_allocator.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
 
 #include "amqtt/client.hpp"
 #include "bench_common.hpp"
@@ -236,6 +239,79 @@ void disconnect(asio::io_context& io, amqtt::client& c) {
       io, [&] { return done; }, 5s);
 }
 
+// ---- cross-thread wake-ups ---------------------------------------------------------------------
+
+// Memory for the subscriber's wake-up posts to the publisher's strand: taken on one thread, freed
+// on the other, which Asio's per-thread cache handles badly (each post would take blocks from the
+// subscriber thread's cache and leave them in the publisher's, so the subscriber's own I/O then
+// misses its cache). A few fixed blocks behind a mutex: the benchmark's cost, not the client's.
+class wake_memory {
+ public:
+  void* allocate(std::size_t n) {
+    if (n <= block_size) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (auto& b : blocks_)
+        if (!b.used) {
+          b.used = true;
+          return b.storage;
+        }
+    }
+    return ::operator new(n);
+  }
+  void deallocate(void* p) noexcept {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (auto& b : blocks_)
+        if (p == static_cast<void*>(b.storage)) {
+          b.used = false;
+          return;
+        }
+    }
+    ::operator delete(p);
+  }
+
+ private:
+  static constexpr std::size_t block_size = 256;
+  struct block {
+    alignas(std::max_align_t) unsigned char storage[block_size];
+    bool used = false;
+  };
+  std::mutex mutex_;
+  block blocks_[4];
+};
+
+template <class T>
+struct wake_allocator {
+  using value_type = T;
+  wake_memory* memory;
+  explicit wake_allocator(wake_memory* m) noexcept : memory(m) {}
+  template <class U>
+  wake_allocator(const wake_allocator<U>& o) noexcept : memory(o.memory) {}
+  T* allocate(std::size_t n) { return static_cast<T*>(memory->allocate(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t) noexcept { memory->deallocate(p); }
+  template <class U>
+  bool operator==(const wake_allocator<U>& o) const noexcept {
+    return memory == o.memory;
+  }
+  template <class U>
+  bool operator!=(const wake_allocator<U>& o) const noexcept {
+    return memory != o.memory;
+  }
+};
+
+// Runs f on c's strand, posted from another thread: through the concrete strand (any_io_executor
+// would wrap f in a type-erased function from Asio's cache) with wake_memory.
+template <class F>
+void post_to_client(amqtt::client& c, wake_memory& memory, F f) {
+  using io_strand = asio::strand<asio::io_context::executor_type>;
+  const asio::any_io_executor ex = c.get_executor();
+  if (ex.target_type() == typeid(io_strand))
+    asio::post(*ex.target<io_strand>(),
+               asio::bind_allocator(wake_allocator<void>(&memory), std::move(f)));
+  else
+    asio::post(ex, std::move(f));
+}
+
 // ---- throughput -----------------------------------------------------------------------------
 
 // Shared by the publisher's and the subscriber's strands, which run on different threads with
@@ -267,6 +343,7 @@ struct throughput_run {
   std::atomic<bool> timed_out{false};
   std::mutex error_mutex;
   std::string error;
+  wake_memory wake_mem;  // the subscriber's wake-up posts to the publisher
 
   bench::clock::time_point t0{}, last_receive{};
   std::uint64_t mark_lo = 0, mark_hi = 0;  // unique-received marks for the allocation count
@@ -351,7 +428,7 @@ struct throughput_run {
     tracker.on_message(bench::get_seq(payload_view.data(), payload_view.size()));
     if (pace_blocked.load(std::memory_order_seq_cst) && ahead() <= o.window / 2 &&
         pace_blocked.exchange(false))
-      asio::post(pub.get_executor(), [this] { pump(); });
+      post_to_client(pub, wake_mem, [this] { pump(); });
     last_receive = bench::clock::now();
     const std::uint64_t u = tracker.unique();
     if (u == mark_lo && allocs_lo == 0) {
@@ -487,10 +564,11 @@ alloc_phase_result measure_qos0_allocations(const bench::options& o) {
     }
   };
   // Subscriber side: once the publisher is at most ahead_max/2 ahead, one post wakes it.
+  wake_memory wake_mem;
   wake = [&](std::uint64_t n) {
     if (blocked.load(std::memory_order_seq_cst) &&
         sent.load(std::memory_order_seq_cst) - n <= ahead_max / 2 && blocked.exchange(false))
-      asio::post(pub.get_executor(), [&] { pump(); });
+      post_to_client(pub, wake_mem, [&] { pump(); });
   };
 
   // Each thread runs its io_context with run() (not run_one_for in a loop: Asio's per-thread

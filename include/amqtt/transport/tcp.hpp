@@ -1,13 +1,17 @@
 #pragma once
 // Plain TCP transport: DNS resolution, connect (each resolved endpoint in turn), TCP_NODELAY.
+// Reads and writes are bound to the client's concrete strand when it has one (see
+// concrete_io_strand in transport.hpp).
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
 
+#include <asio/bind_executor.hpp>
 #include <asio/connect.hpp>
 #include <asio/error.hpp>
 #include <asio/ip/tcp.hpp>
@@ -21,7 +25,8 @@ class tcp_transport final : public transport {
  public:
   using socket_type = asio::ip::tcp::socket;
 
-  explicit tcp_transport(const asio::any_io_executor& ex) : resolver_(ex), socket_(ex) {}
+  explicit tcp_transport(const asio::any_io_executor& ex)
+      : resolver_(ex), socket_(ex), strand_(concrete_io_strand(ex)) {}
 
   socket_type& socket() noexcept { return socket_; }
 
@@ -35,25 +40,31 @@ class tcp_transport final : public transport {
             h(ec);
             return;
           }
-          asio::async_connect(
-              socket_, results,
-              [this, h = std::move(h)](std::error_code ec2, const asio::ip::tcp::endpoint&) mutable {
-                if (!ec2 && closed_) ec2 = asio::error::operation_aborted;
-                if (!ec2) {
-                  std::error_code ignored;
-                  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
-                }
-                h(ec2);
-              });
+          asio::async_connect(socket_, results,
+                              [this, h = std::move(h)](std::error_code ec2,
+                                                       const asio::ip::tcp::endpoint&) mutable {
+                                if (!ec2 && closed_) ec2 = asio::error::operation_aborted;
+                                if (!ec2) {
+                                  std::error_code ignored;
+                                  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+                                }
+                                h(ec2);
+                              });
         });
   }
 
   void async_read_some(asio::mutable_buffer buffer, io_handler& handler) override {
-    socket_.async_read_some(buffer, io_handler_ptr(handler));
+    if (strand_)
+      socket_.async_read_some(buffer, asio::bind_executor(*strand_, io_handler_ptr(handler)));
+    else
+      socket_.async_read_some(buffer, io_handler_ptr(handler));
   }
 
   void async_write(asio::const_buffer buffer, io_handler& handler) override {
-    asio::async_write(socket_, buffer, io_handler_ptr(handler));
+    if (strand_)
+      asio::async_write(socket_, buffer, asio::bind_executor(*strand_, io_handler_ptr(handler)));
+    else
+      asio::async_write(socket_, buffer, io_handler_ptr(handler));
   }
 
   void close() noexcept override {
@@ -66,6 +77,7 @@ class tcp_transport final : public transport {
  private:
   asio::ip::tcp::resolver resolver_;
   socket_type socket_;
+  std::optional<io_strand_executor> strand_;  // the client's strand, when concrete
   bool closed_ = false;
 };
 

@@ -19,14 +19,21 @@
 #error "amqtt/transport/tls.hpp needs OpenSSL: link asio-mqtt::tls (or OpenSSL::SSL)"
 #endif
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
 #include <utility>
 
+#include <asio/bind_allocator.hpp>
+#include <asio/bind_executor.hpp>
 #include <asio/connect.hpp>
 #include <asio/error.hpp>
 #include <asio/ip/address.hpp>
@@ -35,10 +42,6 @@
 #include <asio/ssl/error.hpp>
 #include <asio/ssl/stream.hpp>
 #include <asio/write.hpp>
-
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include "amqtt/transport/tls_error.hpp"
 #include "amqtt/transport/transport.hpp"
@@ -212,7 +215,10 @@ class tls_transport final : public transport {
   using stream_type = asio::ssl::stream<asio::ip::tcp::socket>;
 
   tls_transport(const asio::any_io_executor& ex, std::shared_ptr<detail::tls_shared> shared)
-      : shared_(std::move(shared)), resolver_(ex), stream_(ex, shared_->context) {}
+      : shared_(std::move(shared)),
+        resolver_(ex),
+        stream_(ex, shared_->context),
+        strand_(concrete_io_strand(ex)) {}
 
   stream_type& stream() noexcept { return stream_; }
 
@@ -251,19 +257,33 @@ class tls_transport final : public transport {
         });
   }
 
+  // Completions carry io_handler_ptr's allocator (operation memory from the io_handler) and,
+  // when the client has a concrete strand, are bound to it (see concrete_io_strand).
   void async_read_some(asio::mutable_buffer buffer, io_handler& handler) override {
-    stream_.async_read_some(buffer, [this, h = io_handler_ptr(handler)](std::error_code ec,
-                                                                        std::size_t n) mutable {
-      if (!ec) received_ = true;
-      h(map_io_error(ec), n);
-    });
+    io_handler_ptr h(handler);
+    const auto alloc = h.get_allocator();
+    auto done = asio::bind_allocator(
+        alloc, [this, h = std::move(h)](std::error_code ec, std::size_t n) mutable {
+          if (!ec) received_ = true;
+          h(map_io_error(ec), n);
+        });
+    if (strand_)
+      stream_.async_read_some(buffer, asio::bind_executor(*strand_, std::move(done)));
+    else
+      stream_.async_read_some(buffer, std::move(done));
   }
 
   void async_write(asio::const_buffer buffer, io_handler& handler) override {
-    asio::async_write(stream_, buffer, [this, h = io_handler_ptr(handler)](std::error_code ec,
-                                                                           std::size_t n) mutable {
-      h(map_io_error(ec), n);
-    });
+    io_handler_ptr h(handler);
+    const auto alloc = h.get_allocator();
+    auto done = asio::bind_allocator(
+        alloc, [this, h = std::move(h)](std::error_code ec, std::size_t n) mutable {
+          h(map_io_error(ec), n);
+        });
+    if (strand_)
+      asio::async_write(stream_, buffer, asio::bind_executor(*strand_, std::move(done)));
+    else
+      asio::async_write(stream_, buffer, std::move(done));
   }
 
   // Abrupt (no close_notify): MQTT's DISCONNECT already ended the session gracefully.
@@ -323,7 +343,8 @@ class tls_transport final : public transport {
     // TLS 1.2 servers answer a missing certificate with a generic handshake_failure alert.
     if (cert_requested_ && shared_->options.cert_file.empty() &&
         ec.category() == asio::error::get_ssl_category() &&
-        ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE)
+        ERR_GET_REASON(static_cast<unsigned long>(ec.value())) ==
+            SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE)
       return tls_errc::client_certificate_rejected;
     return ec;
   }
@@ -337,6 +358,7 @@ class tls_transport final : public transport {
   std::shared_ptr<detail::tls_shared> shared_;
   asio::ip::tcp::resolver resolver_;
   stream_type stream_;
+  std::optional<io_strand_executor> strand_;  // the client's strand, when concrete
   bool closed_ = false;
   bool cert_requested_ = false;  // the server asked for a client certificate
   bool received_ = false;        // application data has been received

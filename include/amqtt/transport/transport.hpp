@@ -26,13 +26,17 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
+#include <typeinfo>
 #include <utility>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/buffer.hpp>
+#include <asio/io_context.hpp>
 #include <asio/recycling_allocator.hpp>
+#include <asio/strand.hpp>
 
 namespace amqtt {
 
@@ -148,6 +152,23 @@ class transport {
   // Closes the stream abruptly and cancels outstanding operations. Idempotent.
   virtual void close() noexcept = 0;
 };
+
+// The client's strand as the concrete strand<io_context::executor_type>, when it is one (a client
+// constructed from an io_context). A transport binds its completion handlers to it
+// (asio::bind_executor): Asio then dispatches each completion through the concrete strand with
+// the handler's allocator, instead of through any_io_executor, which wraps every completion in a
+// type-erased function taken from Asio's per-thread cache (or the heap when that is empty).
+using io_strand_executor = asio::strand<asio::io_context::executor_type>;
+
+inline std::optional<io_strand_executor> concrete_io_strand(const asio::any_io_executor& ex) {
+#if !defined(ASIO_NO_TYPEID)
+  // any_io_executor::target<T>() does not check the type in Asio 1.22: check it here.
+  if (ex && ex.target_type() == typeid(io_strand_executor)) return *ex.target<io_strand_executor>();
+#else
+  (void)ex;
+#endif
+  return std::nullopt;
+}
 
 // Creates the transport for one connection attempt. The executor is the client's strand: the
 // transport's I/O objects must use it.
