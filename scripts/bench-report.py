@@ -219,9 +219,9 @@ def markdown(meta, cells):
                 c = cells.get(("amqtt", "throughput", q, p))
                 if not c or "error" in c:
                     continue
-                row = [str(q), fmt_payload(p), fmt_num(c.get("allocs_per_msg"), 3)]
-                row.append(fmt_num(c.get("allocs_per_publish"), 3) if "allocs_per_publish" in c else "—")
-                row.append(fmt_num(c.get("allocs_per_receive"), 3) if "allocs_per_receive" in c else "—")
+                row = [str(q), fmt_payload(p), fmt_num(c.get("allocs_per_msg"), 4)]
+                row.append(fmt_num(c.get("allocs_per_publish"), 4) if "allocs_per_publish" in c else "—")
+                row.append(fmt_num(c.get("allocs_per_receive"), 4) if "allocs_per_receive" in c else "—")
                 row.append(fmt_num(c.get("allocs_ahead")) if "allocs_ahead" in c else "—")
                 rows.append(row)
         if rows:
@@ -275,8 +275,9 @@ def targets(cells):
           ratios("throughput", "cpu_us_per_msg", "libmosquitto"), lambda v: v <= TARGET_CPU_MOSQ)
     check("latency p50 ≤ libmosquitto", ratios("latency", "p50_us", "libmosquitto"), lambda v: v <= 1.0)
     check("latency p99 ≤ libmosquitto", ratios("latency", "p99_us", "libmosquitto"), lambda v: v <= 1.0)
-    # Isolated QoS 0 publish / receive (per-thread counters). The benchmark's own wake-up post
-    # (at most one per ahead/2 messages) is charged to the receive side: < 0.01 counts as 0.
+    # Isolated QoS 0 publish / receive (per-thread counters). "No allocation per message": fewer
+    # than one in 1,000 messages (the values are printed as measured). The benchmark's wake-up
+    # posts use their own memory, so they are not counted.
     iso, run = [], []
     for p in ps:
         c = cells.get(("amqtt", "throughput", 0, p))
@@ -287,16 +288,16 @@ def targets(cells):
             if "allocs_per_msg" in c:
                 run.append((f"{fmt_payload(p)}", c["allocs_per_msg"]))
     if iso:
-        bad = [f"{n} = {v:.3f}" for n, v in iso if v >= 0.01]
-        vals = ", ".join(f"{n} {v:.3f}" for n, v in iso)
+        bad = [f"{n} = {v:.4f}" for n, v in iso if v >= 0.001]
+        vals = ", ".join(f"{n} {v:.4f}" for n, v in iso)
         lines.append("- 0 heap allocations per message on QoS 0 publish and receive (steady state, "
                      "publisher within the session's output budget): **"
-                     + ("met" if not bad else "missed") + f"** ({vals}; < 0.01 is the "
-                     "benchmark's own wake-up post, charged to the receive side)")
+                     + ("met" if not bad else "missed") + f"** ({vals}; met means fewer "
+                     "than one allocation per 1,000 messages)")
     else:
         lines.append("- 0 heap allocations per message on QoS 0 publish and receive: not measured")
     if run:
-        bad = [f"{n} = {v:.3f}" for n, v in run if v >= 0.01]
+        bad = [f"{n} = {v:.4f}" for n, v in run if v >= 0.001]
         lines.append("- QoS 0 allocations in the throughput run (publisher up to `window` messages "
                      "ahead, so past the 1 MiB output budget at 16 KiB): "
                      + ("0" if not bad else "not 0: " + ", ".join(bad)))
