@@ -47,7 +47,6 @@
 #include <optional>
 #include <string>
 #include <thread>
-#include <typeinfo>
 
 #include <asio/bind_allocator.hpp>
 #include <asio/executor_work_guard.hpp>
@@ -303,11 +302,9 @@ struct wake_allocator {
 // would wrap f in a type-erased function from Asio's cache) with wake_memory.
 template <class F>
 void post_to_client(amqtt::client& c, wake_memory& memory, F f) {
-  using io_strand = asio::strand<asio::io_context::executor_type>;
   const asio::any_io_executor ex = c.get_executor();
-  if (ex.target_type() == typeid(io_strand))
-    asio::post(*ex.target<io_strand>(),
-               asio::bind_allocator(wake_allocator<void>(&memory), std::move(f)));
+  if (const auto* strand = amqtt::executor_target<amqtt::io_strand_executor>(ex))
+    asio::post(*strand, asio::bind_allocator(wake_allocator<void>(&memory), std::move(f)));
   else
     asio::post(ex, std::move(f));
 }

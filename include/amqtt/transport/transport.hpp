@@ -160,13 +160,20 @@ class transport {
 // type-erased function taken from Asio's per-thread cache (or the heap when that is empty).
 using io_strand_executor = asio::strand<asio::io_context::executor_type>;
 
-inline std::optional<io_strand_executor> concrete_io_strand(const asio::any_io_executor& ex) {
+// `ex`'s target when it is a T, else null. (any_io_executor::target<T>() does not check the
+// type in Asio 1.22.)
+template <class T>
+const T* executor_target(const asio::any_io_executor& ex) noexcept {
 #if !defined(ASIO_NO_TYPEID)
-  // any_io_executor::target<T>() does not check the type in Asio 1.22: check it here.
-  if (ex && ex.target_type() == typeid(io_strand_executor)) return *ex.target<io_strand_executor>();
+  if (ex && ex.target_type() == typeid(T)) return ex.target<T>();
 #else
   (void)ex;
 #endif
+  return nullptr;
+}
+
+inline std::optional<io_strand_executor> concrete_io_strand(const asio::any_io_executor& ex) {
+  if (const auto* s = executor_target<io_strand_executor>(ex)) return *s;
   return std::nullopt;
 }
 

@@ -155,20 +155,9 @@ class client_impl {
   // A strand given by the user (strand<io_context::executor_type> or strand<any_io_executor>)
   // is used as is.
   using strand_type = asio::any_io_executor;
-  using io_strand = asio::strand<asio::io_context::executor_type>;
+  using io_strand = io_strand_executor;  // transport.hpp
   using generic_strand = asio::strand<asio::any_io_executor>;
   using clock = std::chrono::steady_clock;
-
-  // any_io_executor::target<T>() does not check the type in Asio 1.22: check it here.
-  template <class T>
-  static const T* executor_target(const asio::any_io_executor& ex) noexcept {
-#if !defined(ASIO_NO_TYPEID)
-    if (ex && ex.target_type() == typeid(T)) return ex.target<T>();
-#else
-    (void)ex;
-#endif
-    return nullptr;
-  }
 
   static asio::any_io_executor make_client_strand(const asio::any_io_executor& ex) {
     if (executor_target<io_strand>(ex) != nullptr || executor_target<generic_strand>(ex) != nullptr)

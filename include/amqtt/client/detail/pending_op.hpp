@@ -36,10 +36,11 @@
 #include <asio/strand.hpp>
 
 #include "amqtt/client/detail/completion_pool.hpp"
+#include "amqtt/transport/transport.hpp"
 
 namespace amqtt::detail {
 
-using io_strand_type = asio::strand<asio::io_context::executor_type>;
+using io_strand_type = io_strand_executor;  // the client's strand when concrete (transport.hpp)
 
 // Where the client's completions go: its strand, and when that strand is a concrete
 // strand<io_context::executor_type>, that strand and the pool its completions may use.
