@@ -19,6 +19,9 @@
 //   - the direction check: decoding with server_to_client / client_to_server gives the same
 //     packet or unexpected_packet_direction, exactly for the types that direction forbids;
 //   - every view is read byte by byte (ASan).
+// Every decode step is also repeated into a packet holding a publish_packet (decode_packet()'s
+// fast path may take it) and into one holding a connack_packet (it may not): same status, error,
+// size and packet.
 // Errors must carry a codec_category code with a known message.
 
 #include <cstddef>
@@ -43,8 +46,8 @@ bool forbidden(packet_type t, amqtt::packet_direction d) {
              t == packet_type::unsubscribe || t == packet_type::pingreq ||
              t == packet_type::disconnect;
     case amqtt::packet_direction::client_to_server:
-      return t == packet_type::connack || t == packet_type::suback ||
-             t == packet_type::unsuback || t == packet_type::pingresp;
+      return t == packet_type::connack || t == packet_type::suback || t == packet_type::unsuback ||
+             t == packet_type::pingresp;
     case amqtt::packet_direction::any:
       return false;
   }
@@ -72,8 +75,8 @@ void check_packet(const std::uint8_t* orig, std::size_t size, const amqtt::packe
   std::error_code ec;
   AMQTT_FUZZ_CHECK(amqtt::decode_remaining_length(orig + 1, size - 1, orig_len, orig_used, ec) ==
                    decode_status::complete);
-  AMQTT_FUZZ_CHECK(amqtt::decode_remaining_length(enc.data() + 1, enc.size() - 1, enc_len,
-                                                  enc_used, ec) == decode_status::complete);
+  AMQTT_FUZZ_CHECK(amqtt::decode_remaining_length(enc.data() + 1, enc.size() - 1, enc_len, enc_used,
+                                                  ec) == decode_status::complete);
   AMQTT_FUZZ_CHECK(enc[0] == orig[0]);
   AMQTT_FUZZ_CHECK(enc_len == orig_len);
   AMQTT_FUZZ_CHECK(enc_used == amqtt::remaining_length_size(enc_len));
@@ -131,8 +134,8 @@ void check_packet(const std::uint8_t* orig, std::size_t size, const amqtt::packe
   }
 
   // Directions.
-  for (auto d : {amqtt::packet_direction::server_to_client,
-                 amqtt::packet_direction::client_to_server}) {
+  for (auto d :
+       {amqtt::packet_direction::server_to_client, amqtt::packet_direction::client_to_server}) {
     amqtt::packet q;
     amqtt::decode_options o;
     o.direction = d;
@@ -153,6 +156,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   amqtt::packet p;  // reused across packets, as a connection would
   while (pos < size) {
     const auto r = amqtt::decode_packet(data + pos, size - pos, p);
+    {
+      amqtt::packet fast = amqtt::publish_packet{};
+      amqtt::packet general = amqtt::connack_packet{};
+      const auto rf = amqtt::decode_packet(data + pos, size - pos, fast);
+      const auto rg = amqtt::decode_packet(data + pos, size - pos, general);
+      AMQTT_FUZZ_CHECK(rf.status == r.status && rf.error == r.error && rf.consumed == r.consumed);
+      AMQTT_FUZZ_CHECK(rg.status == r.status && rg.error == r.error && rg.consumed == r.consumed);
+      if (r.status == decode_status::complete) AMQTT_FUZZ_CHECK(fast == p && general == p);
+    }
     if (r.status == decode_status::error) {
       check_error(r.error);
       AMQTT_FUZZ_CHECK(r.consumed == 0);

@@ -215,6 +215,17 @@ inline codec_errc decode_connack(body_reader& r, connack_packet& p) noexcept {
   return finish(r);
 }
 
+AMQTT_FORCE_INLINE void store_publish(std::uint8_t flags, std::string_view topic,
+                                      std::uint16_t packet_id, std::string_view payload,
+                                      publish_packet& p) noexcept {
+  p.topic = topic;
+  p.payload = payload;
+  p.packet_id = packet_id;
+  p.qos = static_cast<qos>((flags >> 1) & 3u);
+  p.dup = flags & 0x08u;
+  p.retain = flags & 0x01u;
+}
+
 AMQTT_FORCE_INLINE codec_errc decode_publish(std::uint8_t flags, body_reader& r,
                                              publish_packet& p) noexcept {
   // Fields are decoded into locals and stored once at the end: the compiler need not reload
@@ -229,12 +240,7 @@ AMQTT_FORCE_INLINE codec_errc decode_publish(std::uint8_t flags, body_reader& r,
     if (!r.u16(packet_id)) return truncated();
     if (packet_id == 0) return codec_errc::zero_packet_id;  // [MQTT-2.3.1-1]
   }
-  p.topic = topic;
-  p.payload = r.rest();
-  p.packet_id = packet_id;
-  p.qos = q;
-  p.dup = flags & 0x08u;
-  p.retain = flags & 0x01u;
+  store_publish(flags, topic, packet_id, r.rest(), p);
   return {};
 }
 
@@ -328,7 +334,7 @@ AMQTT_FORCE_INLINE decode_status fixed_header_errc(const std::uint8_t* data, std
   return decode_status::complete;
 }
 
-// body_errc() of a PUBLISH, inlined into decode_packet().
+// body_errc() of a PUBLISH (forced inline into it).
 AMQTT_FORCE_INLINE codec_errc publish_body_errc(const fixed_header& h, const std::uint8_t* body,
                                                 packet& out) {
   publish_packet* p = std::get_if<publish_packet>(&out);
@@ -398,27 +404,68 @@ inline std::error_code decode_body(const fixed_header& h, const std::uint8_t* bo
   return detail::to_error_code(detail::body_errc(h, body, out));
 }
 
-// Decodes one packet from the start of [data, data+size): `need_more` until the whole packet is
-// there, then `complete` with `consumed` = its size. The packet views `data`.
-inline decode_result decode_packet(const std::uint8_t* data, std::size_t size, packet& out,
-                                   const decode_options& options = {}) {
-  decode_result result;
+namespace detail {
+
+// The fast path of decode_packet() for a PUBLISH whose fixed header `h` was read and whose body
+// is all there: a valid packet with a topic of at least 8 plain ASCII bytes, decoded into an
+// `out` that already holds a publish_packet (a loop decoding a stream of messages). Anything
+// else, errors included, returns false and touches nothing: body_errc() then decodes it and
+// names the error. It makes no calls, so the caller needs no saved registers for it.
+AMQTT_FORCE_INLINE bool decode_plain_publish(const fixed_header& h, const std::uint8_t* body,
+                                             packet& out) noexcept {
+  publish_packet* const p = std::get_if<publish_packet>(&out);
+  if (p == nullptr) return false;
+  body_reader r(body, h.remaining_length);
+  std::string_view topic;
+  std::uint16_t packet_id = 0;
+  if (!r.field(topic) || topic.size() < 8 || !plain_topic_name(topic.data(), topic.size()))
+    return false;
+  if (((h.flags >> 1) & 3u) != 0 && (!r.u16(packet_id) || packet_id == 0)) return false;
+  store_publish(h.flags, topic, packet_id, r.rest(), *p);
+  return true;
+}
+
+// decode_packet() without the std::error_code: 16 bytes, returned in registers. (Building a
+// std::error_code calls std::system_category() in libstdc++.so; decode_packet() does that
+// in the caller, where a loop can hoist it.)
+struct packet_decode {
+  decode_status status;
+  codec_errc error;      // set when status == error
+  std::size_t consumed;  // set when status == complete
+};
+
+// The body of any packet, every error. Out of line (and `h` by value), so that the fast path
+// calling it last stays free of register saves.
+AMQTT_NOINLINE inline packet_decode decode_packet_body(fixed_header h, const std::uint8_t* data,
+                                                       packet& out) {
+  const codec_errc e = body_errc(h, data + h.size, out);
+  if (e != codec_errc{}) return {decode_status::error, e, 0};
+  return {decode_status::complete, codec_errc{}, h.packet_size()};
+}
+
+inline packet_decode decode_packet_errc(const std::uint8_t* data, std::size_t size, packet& out,
+                                        const decode_options& options) {
   fixed_header h;
   codec_errc e{};
-  result.status = detail::fixed_header_errc(data, size, options, h, e);
-  if (result.status == decode_status::complete) {
-    if (size < h.packet_size()) {
-      result.status = decode_status::need_more;
-    } else if ((e = h.type == packet_type::publish
-                        ? detail::publish_body_errc(h, data + h.size, out)  // the hot path
-                        : detail::body_errc(h, data + h.size, out)) == codec_errc{}) {
-      result.consumed = h.packet_size();
-      return result;
-    } else {
-      result.status = decode_status::error;
-    }
-  }
-  if (result.status == decode_status::error) result.error = e;
+  const decode_status st = fixed_header_errc(data, size, options, h, e);
+  if (st != decode_status::complete) return {st, e, 0};
+  if (size < h.packet_size()) return {decode_status::need_more, codec_errc{}, 0};
+  if (h.type == packet_type::publish && decode_plain_publish(h, data + h.size, out))
+    return {decode_status::complete, codec_errc{}, h.packet_size()};  // the hot path
+  return decode_packet_body(h, data, out);
+}
+
+}  // namespace detail
+
+// Decodes one packet from the start of [data, data+size): `need_more` until the whole packet is
+// there, then `complete` with `consumed` = its size. The packet views `data`.
+AMQTT_FORCE_INLINE decode_result decode_packet(const std::uint8_t* data, std::size_t size,
+                                               packet& out, const decode_options& options = {}) {
+  const detail::packet_decode d = detail::decode_packet_errc(data, size, out, options);
+  decode_result result;
+  result.status = d.status;
+  result.consumed = d.consumed;
+  if (d.status == decode_status::error) result.error = d.error;
   return result;
 }
 

@@ -10,3 +10,13 @@
 #else
 #define AMQTT_FORCE_INLINE inline
 #endif
+
+// AMQTT_NOINLINE: for the general decode path, so the fast path that falls back to it stays
+// free of register saves.
+#if defined(__GNUC__) || defined(__clang__)
+#define AMQTT_NOINLINE __attribute__((noinline))
+#elif defined(_MSC_VER)
+#define AMQTT_NOINLINE __declspec(noinline)
+#else
+#define AMQTT_NOINLINE
+#endif

@@ -43,6 +43,11 @@ namespace detail {
 AMQTT_FORCE_INLINE decode_status remaining_length_status(const std::uint8_t* data, std::size_t size,
                                                          std::uint32_t& value,
                                                          std::size_t& used) noexcept {
+  if (size != 0 && data[0] < 0x80u) {  // the usual packet: < 128 bytes of body, one byte
+    value = data[0];
+    used = 1;
+    return decode_status::complete;
+  }
   std::uint32_t result = 0;
   for (std::size_t i = 0; i < 4; ++i) {
     if (i == size) return decode_status::need_more;

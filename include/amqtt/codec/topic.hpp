@@ -49,12 +49,13 @@ inline bool has_wildcard(std::string_view s) noexcept {
 
 #ifdef AMQTT_CODEC_SSE2
 // For 16 bytes at `at`: a byte's high bit is set where it is non-ASCII, NUL, '+' or '#'.
+// (b | (b - 1)) has the high bit set exactly for NUL and non-ASCII bytes; (b | 0x08) == '+'
+// exactly for '+' and '#'.
 AMQTT_FORCE_INLINE __m128i sse2_special(const char* at) noexcept {
   const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at));
-  const __m128i hits = _mm_or_si128(
-      _mm_cmpeq_epi8(v, _mm_setzero_si128()),
-      _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('+')), _mm_cmpeq_epi8(v, _mm_set1_epi8('#'))));
-  return _mm_or_si128(v, hits);
+  const __m128i nul_or_high = _mm_or_si128(v, _mm_add_epi8(v, _mm_set1_epi8(-1)));
+  const __m128i wildcard = _mm_cmpeq_epi8(_mm_or_si128(v, _mm_set1_epi8(0x08)), _mm_set1_epi8('+'));
+  return _mm_or_si128(nul_or_high, wildcard);
 }
 #endif
 
@@ -66,20 +67,19 @@ AMQTT_FORCE_INLINE __m128i sse2_special(const char* at) noexcept {
 AMQTT_FORCE_INLINE bool plain_topic_name(const char* p, std::size_t n) noexcept {
 #ifdef AMQTT_CODEC_SSE2
   if (n >= 16) {
-    // The last 16 bytes, and every full block before them (independent, then combined).
-    __m128i special = sse2_special(p + n - 16);
-    for (std::size_t i = 0; i + 16 < n; i += 16)
+    // The first and the last 16 bytes (enough up to 32 bytes, without a loop), then every block
+    // between them; independent, then combined.
+    __m128i special = _mm_or_si128(sse2_special(p), sse2_special(p + n - 16));
+    for (std::size_t i = 16; i + 16 < n; i += 16)
       special = _mm_or_si128(special, sse2_special(p + i));
     return _mm_movemask_epi8(special) == 0;
   }
 #endif
-  std::uint64_t special = 0;
-  for (std::size_t i = 0; i + 8 < n; i += 8) {
-    const std::uint64_t w = load8(p + i);
-    special |= swar_zero_byte(w) | swar_wildcard_byte(w) | w;
-  }
-  const std::uint64_t last = load8(p + n - 8);
-  special |= swar_zero_byte(last) | swar_wildcard_byte(last) | last;
+  const auto special_bytes = [](std::uint64_t w) noexcept {
+    return swar_zero_byte(w) | swar_wildcard_byte(w) | w;
+  };
+  std::uint64_t special = special_bytes(load8(p)) | special_bytes(load8(p + n - 8));
+  for (std::size_t i = 8; i + 8 < n; i += 8) special |= special_bytes(load8(p + i));
   return (special & swar_high) == 0;
 }
 
