@@ -17,10 +17,15 @@
 // Lifetime: reference counted; the client holds one reference and every block handed out holds
 // one, so a completion still queued in an io_context after the client went away frees its
 // memory into a live pool.
+//
+// The pool also holds the client's ready-completion queue (completion_runner.hpp): same owner,
+// same lifetime, and its nodes are pool blocks.
 
 #include <atomic>
 #include <cstddef>
 #include <new>
+
+#include "amqtt/client/detail/ready_queue.hpp"
 
 namespace amqtt::detail {
 
@@ -81,6 +86,9 @@ class completion_pool {
     release();
   }
 
+  // The client's ready completions (completion_runner.hpp); on the client's strand only.
+  detail::ready_queue& ready() noexcept { return ready_; }
+
   // Free blocks currently kept (for tests).
   std::size_t cached_blocks() const noexcept {
     std::size_t total = 0;
@@ -132,6 +140,7 @@ class completion_pool {
   std::atomic<node*> free_[class_count] = {};
   std::atomic<std::size_t> cached_[class_count] = {};
   std::atomic<std::size_t> refs_{1};
+  detail::ready_queue ready_;
 };
 
 // A standard allocator over a completion_pool (what Asio sees as the handler's allocator).

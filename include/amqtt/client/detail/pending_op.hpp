@@ -10,7 +10,8 @@
 // recycling allocator. Memory is released before the handler is invoked.
 // Completion always goes through asio::post to the handler's associated executor (default: the
 // client's strand), so a handler never runs inside the client's own processing and never inside
-// the initiating function.
+// the initiating function; completions that use the pool are posted in batches, through the
+// client's ready queue (completion_runner.hpp).
 
 #include <cstddef>
 #include <cstdint>
@@ -36,6 +37,7 @@
 #include <asio/strand.hpp>
 
 #include "amqtt/client/detail/completion_pool.hpp"
+#include "amqtt/client/detail/completion_runner.hpp"
 #include "amqtt/transport/transport.hpp"
 
 namespace amqtt::detail {
@@ -97,11 +99,9 @@ template <class Handler, class... Args>
 void post_completion(const completion_context& ctx, Handler&& handler, Args&&... args) {
   using completion = bound_completion<std::decay_t<Handler>, std::decay_t<Args>...>;
   if (uses_pool(handler, ctx)) {
-    asio::post(*ctx.strand,
-               asio::bind_allocator(
-                   pool_allocator<void>(ctx.pool),
-                   completion{std::forward<Handler>(handler),
-                              std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)}));
+    enqueue_completion(ctx.pool, *ctx.strand,
+                       completion{std::forward<Handler>(handler),
+                                  std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)});
     return;
   }
   auto handler_ex = asio::get_associated_executor(handler, ctx.executor);
@@ -208,10 +208,8 @@ class pending_op_impl final : public pending_op<Args...> {
     using completion = bound_completion<Handler, Args...>;
     if (pool) {
       // The handler completes on the client's strand (checked in create()).
-      asio::post(*strand,
-                 asio::bind_allocator(
-                     pool_allocator<void>(pool),
-                     completion{std::move(handler), std::tuple<Args...>(std::move(args)...)}));
+      enqueue_completion(pool, *strand,
+                         completion{std::move(handler), std::tuple<Args...>(std::move(args)...)});
     } else {
       asio::post(work.get_executor(),
                  completion{std::move(handler), std::tuple<Args...>(std::move(args)...)});
