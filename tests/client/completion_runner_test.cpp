@@ -37,17 +37,28 @@ struct chain {
   }
 };
 
-}  // namespace
-
-TEST_CASE("completion runner: completions run on the strand in the order queued",
-          "[client][runner]") {
+// An io_context, a strand on it, a pool, and what the completions ran.
+struct runner_fixture {
   asio::io_context io;
   const io_strand_executor strand = asio::make_strand(io.get_executor());
   pool_ref pool;
   std::vector<int> log;
+
+  template <class F>
+  void enqueue(F f) {
+    enqueue_completion(pool.p, strand, std::move(f));
+  }
+  chain chain_of(int length) { return chain{pool.p, &strand, &log, length - 1}; }
+};
+
+}  // namespace
+
+TEST_CASE_METHOD(runner_fixture,
+                 "completion runner: completions run on the strand in the order queued",
+                 "[client][runner]") {
   asio::post(strand, [&] {
     for (int i = 0; i < 10; ++i)
-      enqueue_completion(pool.p, strand, [&log, &strand, i] {
+      enqueue([this, i] {
         CHECK(strand.running_in_this_thread());
         log.push_back(i);
       });
@@ -57,17 +68,12 @@ TEST_CASE("completion runner: completions run on the strand in the order queued"
   CHECK(log == std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
 }
 
-TEST_CASE("completion runner: a completion queued by a running one runs in the same turn",
-          "[client][runner]") {
+TEST_CASE_METHOD(runner_fixture,
+                 "completion runner: a completion queued by a running one runs in the same turn",
+                 "[client][runner]") {
   // 150 completions, each queued by the previous one: with one post per completion that takes
   // 150 turns of the io_context (and a reactor poll between each); batched, ceil(150 / 64).
-  asio::io_context io;
-  const io_strand_executor strand = asio::make_strand(io.get_executor());
-  pool_ref pool;
-  std::vector<int> log;
-  asio::post(strand, [&] {
-    enqueue_completion(pool.p, strand, chain{pool.p, &strand, &log, 149});
-  });
+  asio::post(strand, [&] { enqueue(chain_of(150)); });
   std::size_t turns = 0;
   while (io.run_one() != 0) ++turns;
   REQUIRE(log.size() == 150);
@@ -77,20 +83,17 @@ TEST_CASE("completion runner: a completion queued by a running one runs in the s
   CHECK(turns <= 1 + 2 * (150 / max_completions_per_turn + 1));
 }
 
-TEST_CASE("completion runner: other handlers run between turns (at most 64 per turn)",
-          "[client][runner]") {
-  asio::io_context io;
-  const io_strand_executor strand = asio::make_strand(io.get_executor());
-  pool_ref pool;
-  std::vector<int> log;
+TEST_CASE_METHOD(runner_fixture,
+                 "completion runner: other handlers run between turns (at most 64 per turn)",
+                 "[client][runner]") {
   std::size_t done_at_probe = 0;
   asio::post(strand, [&] {
-    enqueue_completion(pool.p, strand, [&] {
+    enqueue([&] {
       // The first completion of the turn posts a probe to the io_context (not the strand),
       // then starts a chain of 199 more: the probe must not wait for all of them.
       log.push_back(200);
       asio::post(io, [&] { done_at_probe = log.size(); });
-      enqueue_completion(pool.p, strand, chain{pool.p, &strand, &log, 198});
+      enqueue(chain_of(199));
     });
   });
   io.run();
@@ -98,16 +101,13 @@ TEST_CASE("completion runner: other handlers run between turns (at most 64 per t
   CHECK(done_at_probe == max_completions_per_turn);
 }
 
-TEST_CASE("completion runner: a throwing handler propagates, the rest still run",
-          "[client][runner]") {
-  asio::io_context io;
-  const io_strand_executor strand = asio::make_strand(io.get_executor());
-  pool_ref pool;
-  std::vector<int> log;
+TEST_CASE_METHOD(runner_fixture,
+                 "completion runner: a throwing handler propagates, the rest still run",
+                 "[client][runner]") {
   asio::post(strand, [&] {
-    enqueue_completion(pool.p, strand, [&] { log.push_back(1); });
-    enqueue_completion(pool.p, strand, [&] { throw std::runtime_error("from a handler"); });
-    enqueue_completion(pool.p, strand, [&] { log.push_back(3); });
+    enqueue([&] { log.push_back(1); });
+    enqueue([] { throw std::runtime_error("from a handler"); });
+    enqueue([&] { log.push_back(3); });
   });
   CHECK_THROWS_AS(io.run(), std::runtime_error);
   CHECK(log == std::vector<int>{1});
