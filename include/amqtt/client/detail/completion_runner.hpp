@@ -72,7 +72,7 @@ class ready_completion_impl final : public ready_completion {
   completion_pool* pool_;
 };
 
-void post_completion_runner(completion_pool* pool, const io_strand_executor& strand);
+inline void post_completion_runner(completion_pool* pool, const io_strand_executor& strand);
 
 // The handler posted to the strand to run the ready queue. Holds a pool reference.
 class completion_runner {
