@@ -1,12 +1,14 @@
 // amqtt::client: calling the client from its own handlers, destruction with pending operations,
 // destruction while the io_context runs on other threads.
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <asio/bind_allocator.hpp>
+#include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
 #include <asio/strand.hpp>
 #include <catch2/catch.hpp>
@@ -211,6 +213,58 @@ TEST_CASE("client: destroyed while the io_context runs on other threads", "[clie
       REQUIRE(eventually([&] { return completions.load() == 22; }, 5000ms));
     }  // threads joined
     CHECK(broker.transports_alive == 0);
+  }
+}
+
+TEST_CASE("client: a pending operation is work on its handler's executor until it completes",
+          "[client][lifetime]") {
+  // io_context::run() must not return while an operation waits (here a receive on a client that
+  // is not running, so nothing else is outstanding). A plain callback completes on the client's
+  // strand through the completion pool, which counts the work on the strand's io_context; a
+  // handler with an executor of its own keeps that executor busy instead.
+  using clock = std::chrono::steady_clock;
+  fake_broker broker;
+  asio::io_context io;
+  client c(io, fake_options(broker));
+  io.run_for(5ms);
+  REQUIRE(io.stopped());  // an idle client is no work
+  io.restart();
+  asio::cancellation_signal signal;
+  std::optional<std::error_code> result;
+
+  SECTION("a plain callback: work on the client's io_context") {
+    c.async_receive(asio::bind_cancellation_slot(
+        signal.slot(), [&](std::error_code ec, message) { result = ec; }));
+    io.run_for(20ms);
+    CHECK_FALSE(io.stopped());
+    CHECK_FALSE(result.has_value());
+    signal.emit(asio::cancellation_type::terminal);
+    const auto t0 = clock::now();
+    io.run_for(5s);  // returns as soon as the receive has completed: no work left
+    CHECK(io.stopped());
+    CHECK(clock::now() - t0 < 2s);
+    REQUIRE(result.has_value());
+    CHECK(*result == asio::error::operation_aborted);
+  }
+
+  SECTION("a handler bound to another io_context: work there") {
+    asio::io_context other;
+    c.async_receive(asio::bind_cancellation_slot(
+        signal.slot(),
+        asio::bind_executor(other, [&](std::error_code ec, message) { result = ec; })));
+    io.run_for(20ms);
+    other.run_for(20ms);
+    CHECK_FALSE(other.stopped());
+    CHECK_FALSE(result.has_value());
+    signal.emit(asio::cancellation_type::terminal);
+    io.restart();
+    io.run_for(20ms);  // the cancellation runs on the client's strand and posts the completion
+    const auto t0 = clock::now();
+    other.run_for(5s);
+    CHECK(other.stopped());
+    CHECK(clock::now() - t0 < 2s);
+    REQUIRE(result.has_value());
+    CHECK(*result == asio::error::operation_aborted);
   }
 }
 

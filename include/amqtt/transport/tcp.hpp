@@ -26,7 +26,10 @@ class tcp_transport final : public transport {
   using socket_type = asio::ip::tcp::socket;
 
   explicit tcp_transport(const asio::any_io_executor& ex)
-      : resolver_(ex), socket_(ex), strand_(concrete_io_strand(ex)) {}
+      : executor_(ex),
+        resolver_(ex),
+        socket_(socket_executor(ex)),
+        strand_(concrete_io_strand(ex)) {}
 
   socket_type& socket() noexcept { return socket_; }
 
@@ -40,16 +43,20 @@ class tcp_transport final : public transport {
             h(ec);
             return;
           }
-          asio::async_connect(socket_, results,
-                              [this, h = std::move(h)](std::error_code ec2,
-                                                       const asio::ip::tcp::endpoint&) mutable {
-                                if (!ec2 && closed_) ec2 = asio::error::operation_aborted;
-                                if (!ec2) {
-                                  std::error_code ignored;
-                                  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
-                                }
-                                h(ec2);
-                              });
+          // Bound to the client's executor: the socket's own executor may be the bare
+          // io_context (socket_executor).
+          asio::async_connect(
+              socket_, results,
+              asio::bind_executor(executor_,
+                                  [this, h = std::move(h)](std::error_code ec2,
+                                                           const asio::ip::tcp::endpoint&) mutable {
+                                    if (!ec2 && closed_) ec2 = asio::error::operation_aborted;
+                                    if (!ec2) {
+                                      std::error_code ignored;
+                                      socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+                                    }
+                                    h(ec2);
+                                  }));
         });
   }
 
@@ -75,6 +82,7 @@ class tcp_transport final : public transport {
   }
 
  private:
+  asio::any_io_executor executor_;  // the client's (its strand)
   asio::ip::tcp::resolver resolver_;
   socket_type socket_;
   std::optional<io_strand_executor> strand_;  // the client's strand, when concrete

@@ -177,8 +177,20 @@ inline std::optional<io_strand_executor> concrete_io_strand(const asio::any_io_e
   return std::nullopt;
 }
 
-// Creates the transport for one connection attempt. The executor is the client's strand: the
-// transport's I/O objects must use it.
+// The executor a transport gives its socket. When the client's executor is the concrete strand,
+// the socket gets the strand's io_context executor: every read and write handler is bound to the
+// strand anyway, and an I/O object whose executor is a strand inside any_io_executor makes Asio
+// take an extra work-tracking copy of the type-erased strand for each operation (a shared_ptr
+// reference count up and down, an indirect call). Handlers that are not bound explicitly (connect,
+// handshake) must then be bound to the client's executor.
+inline asio::any_io_executor socket_executor(const asio::any_io_executor& ex) {
+  if (const auto* s = executor_target<io_strand_executor>(ex)) return s->get_inner_executor();
+  return ex;
+}
+
+// Creates the transport for one connection attempt. The executor is the client's strand: every
+// completion handler the transport calls must run on it (the transport's I/O objects use it, or
+// use socket_executor(ex) and bind each handler to the strand).
 using transport_factory = std::function<std::unique_ptr<transport>(const asio::any_io_executor&)>;
 
 }  // namespace amqtt

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <new>
+#include <optional>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -135,6 +136,35 @@ class work_tracker<Executor, std::enable_if_t<asio::execution::is_executor<Execu
   tracked_type ex_;
 };
 
+// The work an operation keeps alive while pending. An operation on the pool path completes on
+// the client's concrete strand, so it counts work on the strand's io_context directly: a tracked
+// io_context executor is a pointer and a counter, where a tracked any_io_executor holding the
+// strand copies the strand's shared state (an atomic reference count up and down, an indirect
+// call) for every operation. Other operations track their handler's executor.
+template <class Handler>
+class op_work {
+  using handler_executor = asio::associated_executor_t<Handler, asio::any_io_executor>;
+  using io_tracked =
+      std::decay_t<decltype(asio::prefer(std::declval<const asio::io_context::executor_type&>(),
+                                         asio::execution::outstanding_work.tracked))>;
+
+ public:
+  op_work(const Handler& handler, const completion_context& ctx, bool pool) {
+    if (pool)
+      io_.emplace(asio::prefer(ctx.strand->get_inner_executor(),
+                               asio::execution::outstanding_work.tracked));
+    else
+      handler_.emplace(asio::get_associated_executor(handler, ctx.executor));
+  }
+
+  // The executor a completion off the pool path is posted to.
+  decltype(auto) get_executor() const noexcept { return handler_->get_executor(); }
+
+ private:
+  std::optional<io_tracked> io_;
+  std::optional<work_tracker<handler_executor>> handler_;
+};
+
 // A pending operation completing with `Args...`. Linked into an intrusive list while pending.
 template <class... Args>
 class pending_op {
@@ -162,8 +192,7 @@ class pending_op {
 
 template <class Handler, class... Args>
 class pending_op_impl final : public pending_op<Args...> {
-  using handler_executor = asio::associated_executor_t<Handler, asio::any_io_executor>;
-  using work_guard = work_tracker<handler_executor>;
+  using work_guard = op_work<Handler>;
   using alloc_type = typename std::allocator_traits<
       op_proto_allocator<Handler>>::template rebind_alloc<pending_op_impl>;
   using alloc_traits = std::allocator_traits<alloc_type>;
@@ -177,7 +206,7 @@ class pending_op_impl final : public pending_op<Args...> {
     if (uses_pool(handler, ctx)) {
       void* mem = ctx.pool->allocate(sizeof(pending_op_impl), alignof(pending_op_impl));
       try {
-        p = ::new (mem) pending_op_impl(std::move(handler), ctx);
+        p = ::new (mem) pending_op_impl(std::move(handler), ctx, true);
       } catch (...) {
         ctx.pool->deallocate(mem, sizeof(pending_op_impl), alignof(pending_op_impl));
         throw;
@@ -187,7 +216,7 @@ class pending_op_impl final : public pending_op<Args...> {
       alloc_type alloc(get_op_allocator(handler));
       p = alloc_traits::allocate(alloc, 1);
       try {
-        ::new (static_cast<void*>(p)) pending_op_impl(std::move(handler), ctx);
+        ::new (static_cast<void*>(p)) pending_op_impl(std::move(handler), ctx, false);
       } catch (...) {
         alloc_traits::deallocate(alloc, p, 1);
         throw;
@@ -222,10 +251,8 @@ class pending_op_impl final : public pending_op<Args...> {
   }
 
  private:
-  pending_op_impl(Handler&& handler, const completion_context& ctx)
-      : handler_(std::move(handler)),
-        work_(asio::get_associated_executor(handler_, ctx.executor)),
-        strand_(ctx.strand) {}
+  pending_op_impl(Handler&& handler, const completion_context& ctx, bool pool)
+      : handler_(std::move(handler)), work_(handler_, ctx, pool), strand_(ctx.strand) {}
   ~pending_op_impl() = default;
 
   void free_self(alloc_type alloc) noexcept {
