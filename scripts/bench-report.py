@@ -141,21 +141,28 @@ def markdown(meta, cells):
     out.append("#### Throughput (one publisher + one subscriber connection, messages/s)\n")
     out.append(table(header, rows))
 
-    # CPU.
-    header = ["QoS", "payload"] + [f"{NAMES[l]} µs/msg" for l in libs]
+    # CPU, with the kernel's share (sys time) in parentheses when the programs report it.
+    def cpu_cell(l, q, p):
+        s = cell_text(cells, l, "throughput", q, p, "cpu_us_per_msg", 2)
+        k = get(cells, l, "throughput", q, p, "cpu_sys_us_per_msg")
+        return s if k is None else f"{s} ({k:.2f})"
+
+    header = ["QoS", "payload"] + [f"{NAMES[l]} µs/msg (kernel)" for l in libs]
     if has["amqtt"] and has["libmosquitto"]:
         header.append("asio-mqtt / libmosquitto")
     rows = []
     for q in qs:
         for p in ps:
             row = [str(q), fmt_payload(p)]
-            row += [cell_text(cells, l, "throughput", q, p, "cpu_us_per_msg", 2) for l in libs]
+            row += [cpu_cell(l, q, p) for l in libs]
             if has["amqtt"] and has["libmosquitto"]:
                 row.append(fmt_ratio(get(cells, "amqtt", "throughput", q, p, "cpu_us_per_msg"),
                                      get(cells, "libmosquitto", "throughput", q, p, "cpu_us_per_msg")))
             rows.append(row)
     out.append("\n#### Client CPU per message in the throughput runs (user+sys of the whole "
-               "benchmark process, both connections, µs/msg)\n")
+               "benchmark process, both connections, µs/msg; in parentheses the sys part, "
+               "the kernel's work for the process: socket calls, wake-ups; each the median of "
+               "its own runs)\n")
     out.append(table(header, rows))
 
     # Latency.

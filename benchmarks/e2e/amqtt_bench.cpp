@@ -635,7 +635,7 @@ int run_throughput(const bench::options& o) {
 
   io_sub.restart();
   io_pub.restart();
-  const double cpu0 = bench::cpu_seconds();
+  const bench::cpu_time cpu0 = bench::cpu_now();
   run.start();
   std::thread pub_thread;
   if (io_b)
@@ -648,10 +648,10 @@ int run_throughput(const bench::options& o) {
     io_sub.run();  // until finish() stops it
   }
   if (pub_thread.joinable()) pub_thread.join();
-  const double cpu1 = bench::cpu_seconds();
+  const bench::cpu_time cpu1 = bench::cpu_now();
 
   bench::throughput_result r;
-  r.cpu_s = cpu1 - cpu0;
+  r.cpu = cpu1 - cpu0;
   r.elapsed_s = bench::seconds_between(run.t0, run.last_receive);
   r.received = run.tracker.unique();
   r.duplicates = run.tracker.duplicates();
@@ -697,7 +697,7 @@ struct latency_run {
   bench::latency_result& r;
   std::uint64_t seq = 0, total = 0;
   bench::clock::time_point t0{}, measure_start{};
-  double cpu0 = 0;
+  bench::cpu_time cpu0;
   bool finished = false;
   std::string error;
 
@@ -734,7 +734,7 @@ struct latency_run {
     ++seq;
     if (seq == o.warmup) {
       measure_start = bench::clock::now();
-      cpu0 = bench::cpu_seconds();
+      cpu0 = bench::cpu_now();
     }
     if (seq >= total) return finish();
     publish();
@@ -770,7 +770,7 @@ struct latency_run {
       finish();
     });
     measure_start = bench::clock::now();
-    cpu0 = bench::cpu_seconds();
+    cpu0 = bench::cpu_now();
     asio::post(c.get_executor(), [this] {
       if (!use_handler) receive();
       publish();
@@ -794,12 +794,12 @@ int run_latency(const bench::options& o) {
   io.restart();
   run.start();
   io.run();
-  const double cpu1 = bench::cpu_seconds();
+  const bench::cpu_time cpu1 = bench::cpu_now();
   const auto t1 = bench::clock::now();
   io.restart();
   disconnect(io, c);
   if (!run.error.empty()) return bench::report_error(library, o, run.error);
-  r.cpu_s = cpu1 - run.cpu0;
+  r.cpu = cpu1 - run.cpu0;
   r.elapsed_s = bench::seconds_between(run.measure_start, t1);
   bench::latency_json(library, o, r)
       .field("receive_api", use_handler ? "handler" : "async_receive")

@@ -24,10 +24,14 @@
 // Every program prints exactly ONE JSON line on stdout (diagnostics go to stderr):
 //   common  library, mode, qos, payload, count, received, lost, duplicates, timed_out,
 //           elapsed_s, cpu_s, cpu_us_per_msg (getrusage user+sys of the whole process over the
-//           measured interval, divided by count)
+//           measured interval, divided by count), cpu_user_s, cpu_sys_s, cpu_sys_us_per_msg (the
+//           kernel's share of it)
 //   throughput  msgs_per_s, mib_per_s, window
 //   latency     p50_us, p99_us, max_us, mean_us, min_us, warmup
 //   error       present (string) when the run could not be done; exit code 1.
+
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -35,17 +39,14 @@
 #include <cinttypes>
 #include <cmath>
 #include <condition_variable>
-#include <mutex>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <sys/resource.h>
-#include <unistd.h>
 
 namespace bench {
 
@@ -142,13 +143,25 @@ inline options parse_args(int argc, char** argv) {
 
 // ---- process CPU time --------------------------------------------------------------------------
 
-inline double cpu_seconds() {
+// User and system time of the whole process; the split shows how much of a client's cost is the
+// kernel's (socket calls, wake-ups), which no client library avoids.
+struct cpu_time {
+  double user_s = 0;
+  double sys_s = 0;
+  double total_s() const { return user_s + sys_s; }
+};
+
+inline cpu_time operator-(const cpu_time& a, const cpu_time& b) {
+  return {a.user_s - b.user_s, a.sys_s - b.sys_s};
+}
+
+inline cpu_time cpu_now() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   const auto tv = [](const timeval& t) {
     return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6;
   };
-  return tv(ru.ru_utime) + tv(ru.ru_stime);
+  return {tv(ru.ru_utime), tv(ru.ru_stime)};
 }
 
 inline double seconds_between(clock::time_point a, clock::time_point b) {
@@ -397,7 +410,7 @@ struct throughput_result {
   std::uint64_t unexpected = 0;
   bool timed_out = false;
   double elapsed_s = 0;  // first publish -> last receive
-  double cpu_s = 0;      // process user+sys over the same interval
+  cpu_time cpu;          // process user and sys time over the same interval
 };
 
 inline json_line throughput_json(const char* library, const options& o,
@@ -414,8 +427,11 @@ inline json_line throughput_json(const char* library, const options& o,
       .field("elapsed_s", r.elapsed_s)
       .field("msgs_per_s", rate)
       .field("mib_per_s", rate * static_cast<double>(o.payload) / (1024.0 * 1024.0))
-      .field("cpu_s", r.cpu_s)
-      .field("cpu_us_per_msg", r.received ? r.cpu_s * 1e6 / n : 0.0);
+      .field("cpu_s", r.cpu.total_s())
+      .field("cpu_user_s", r.cpu.user_s)
+      .field("cpu_sys_s", r.cpu.sys_s)
+      .field("cpu_us_per_msg", r.received ? r.cpu.total_s() * 1e6 / n : 0.0)
+      .field("cpu_sys_us_per_msg", r.received ? r.cpu.sys_s * 1e6 / n : 0.0);
   return j;
 }
 
@@ -426,13 +442,14 @@ struct latency_result {
   std::uint64_t duplicates = 0;
   bool timed_out = false;
   double elapsed_s = 0;
-  double cpu_s = 0;
+  cpu_time cpu;
 };
 
 inline double percentile_us(std::vector<std::uint64_t>& sorted, double p) {
   if (sorted.empty()) return 0.0;
   // Nearest-rank percentile.
-  std::size_t rank = static_cast<std::size_t>(p / 100.0 * static_cast<double>(sorted.size()) + 0.999999);
+  std::size_t rank =
+      static_cast<std::size_t>(p / 100.0 * static_cast<double>(sorted.size()) + 0.999999);
   rank = std::clamp<std::size_t>(rank, 1, sorted.size());
   return static_cast<double>(sorted[rank - 1]) / 1000.0;
 }
@@ -454,13 +471,17 @@ inline json_line latency_json(const char* library, const options& o, latency_res
       .field("max_us", n ? static_cast<double>(r.samples_ns.back()) / 1000.0 : 0.0)
       .field("min_us", n ? static_cast<double>(r.samples_ns.front()) / 1000.0 : 0.0)
       .field("mean_us", n ? sum / static_cast<double>(n) / 1000.0 : 0.0)
-      .field("cpu_s", r.cpu_s)
-      .field("cpu_us_per_msg", n ? r.cpu_s * 1e6 / static_cast<double>(n) : 0.0);
+      .field("cpu_s", r.cpu.total_s())
+      .field("cpu_user_s", r.cpu.user_s)
+      .field("cpu_sys_s", r.cpu.sys_s)
+      .field("cpu_us_per_msg", n ? r.cpu.total_s() * 1e6 / static_cast<double>(n) : 0.0)
+      .field("cpu_sys_us_per_msg", n ? r.cpu.sys_s * 1e6 / static_cast<double>(n) : 0.0);
   return j;
 }
 
 inline std::uint64_t ns_between(clock::time_point a, clock::time_point b) {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
 }
 
 }  // namespace bench

@@ -23,7 +23,8 @@ namespace {
 constexpr const char* library = "libmosquitto";
 
 void check(int rc, const char* what) {
-  if (rc != MOSQ_ERR_SUCCESS) throw std::runtime_error(std::string(what) + ": " + mosquitto_strerror(rc));
+  if (rc != MOSQ_ERR_SUCCESS)
+    throw std::runtime_error(std::string(what) + ": " + mosquitto_strerror(rc));
 }
 
 // Per-connection state shared with libmosquitto's callbacks (userdata).
@@ -39,8 +40,8 @@ struct conn_state {
   bench::window_gate* gate = nullptr;
   // latency
   bench::latency_result* lat = nullptr;
-  std::uint64_t lat_seq = 0;      // sequence number in flight
-  std::uint64_t lat_total = 0;    // warmup + count
+  std::uint64_t lat_seq = 0;    // sequence number in flight
+  std::uint64_t lat_total = 0;  // warmup + count
   std::uint64_t warmup = 0;
   bench::clock::time_point lat_t0{};
   std::string* lat_payload = nullptr;
@@ -49,7 +50,7 @@ struct conn_state {
   int publish_error = MOSQ_ERR_SUCCESS;
   bench::done_signal lat_done;
   bench::clock::time_point lat_measure_start{};
-  double lat_cpu0 = 0;
+  bench::cpu_time lat_cpu0;
 };
 
 struct mosq_deleter {
@@ -73,8 +74,9 @@ void on_publish(mosquitto*, void* ud, int) {
 void lat_publish(mosquitto* m, conn_state* s) {
   bench::put_seq(s->lat_payload->data(), s->lat_seq);
   s->lat_t0 = bench::clock::now();
-  const int rc = mosquitto_publish(m, nullptr, s->topic->c_str(), static_cast<int>(s->lat_payload->size()),
-                                   s->lat_payload->data(), s->qos, false);
+  const int rc =
+      mosquitto_publish(m, nullptr, s->topic->c_str(), static_cast<int>(s->lat_payload->size()),
+                        s->lat_payload->data(), s->qos, false);
   if (rc != MOSQ_ERR_SUCCESS) {
     s->publish_error = rc;
     s->lat_done.set();
@@ -96,7 +98,7 @@ void on_message(mosquitto* m, void* ud, const mosquitto_message* msg) {
     ++s->lat_seq;
     if (s->lat_seq == s->warmup) {
       s->lat_measure_start = bench::clock::now();
-      s->lat_cpu0 = bench::cpu_seconds();
+      s->lat_cpu0 = bench::cpu_now();
     }
     if (s->lat_seq >= s->lat_total) {
       s->lat_done.set();
@@ -112,7 +114,8 @@ mosq_ptr make_client(const bench::options& o, const char* role, conn_state& st) 
   const std::string id = bench::client_id(library, role);
   mosq_ptr m(mosquitto_new(id.c_str(), true, &st));
   if (!m) throw std::runtime_error("mosquitto_new failed");
-  check(mosquitto_int_option(m.get(), MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311), "protocol version");
+  check(mosquitto_int_option(m.get(), MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311),
+        "protocol version");
   check(mosquitto_int_option(m.get(), MOSQ_OPT_TCP_NODELAY, 1), "tcp nodelay");
   check(mosquitto_max_inflight_messages_set(m.get(), 0), "max inflight");
   mosquitto_connect_callback_set(m.get(), on_connect);
@@ -151,14 +154,15 @@ int run_throughput(const bench::options& o) {
 
   std::string payload = bench::make_payload(o.payload);
   bench::throughput_result r;
-  const double cpu0 = bench::cpu_seconds();
+  const bench::cpu_time cpu0 = bench::cpu_now();
   const auto t0 = bench::clock::now();
   const auto deadline = t0 + o.timeout();
   for (std::uint64_t seq = 0; seq < o.count; ++seq) {
     if (!gate.acquire(deadline)) break;
     bench::put_seq(payload.data(), seq);
-    const int rc = mosquitto_publish(pub.get(), nullptr, topic.c_str(), static_cast<int>(payload.size()),
-                                     payload.data(), o.qos, false);
+    const int rc =
+        mosquitto_publish(pub.get(), nullptr, topic.c_str(), static_cast<int>(payload.size()),
+                          payload.data(), o.qos, false);
     if (rc != MOSQ_ERR_SUCCESS) {
       gate.cancel();
       shutdown(pub.get());
@@ -167,7 +171,7 @@ int run_throughput(const bench::options& o) {
     }
   }
   r.timed_out = !sub_st.all_received.wait_until(deadline);
-  r.cpu_s = bench::cpu_seconds() - cpu0;
+  r.cpu = bench::cpu_now() - cpu0;
   shutdown(pub.get());
   shutdown(sub.get());  // the subscriber's thread is joined: its fields are safe to read
   r.elapsed_s = bench::seconds_between(t0, sub_st.last_receive);
@@ -194,7 +198,7 @@ int run_latency(const bench::options& o) {
   st.topic = &topic;
   st.qos = o.qos;
   st.lat_measure_start = bench::clock::now();
-  st.lat_cpu0 = bench::cpu_seconds();
+  st.lat_cpu0 = bench::cpu_now();
   const auto deadline = bench::clock::now() + o.timeout();
   {
     // The first publish comes from this thread; every later one from on_message. Hold no lock:
@@ -202,12 +206,13 @@ int run_latency(const bench::options& o) {
     lat_publish(m.get(), &st);
   }
   r.timed_out = !st.lat_done.wait_until(deadline);
-  const double cpu1 = bench::cpu_seconds();
+  const bench::cpu_time cpu1 = bench::cpu_now();
   const auto t1 = bench::clock::now();
   shutdown(m.get());  // joins the network thread
   if (st.publish_error != MOSQ_ERR_SUCCESS)
-    return bench::report_error(library, o, std::string("publish: ") + mosquitto_strerror(st.publish_error));
-  r.cpu_s = cpu1 - st.lat_cpu0;
+    return bench::report_error(library, o,
+                               std::string("publish: ") + mosquitto_strerror(st.publish_error));
+  r.cpu = cpu1 - st.lat_cpu0;
   r.elapsed_s = bench::seconds_between(st.lat_measure_start, t1);
   bench::latency_json(library, o, r).print();
   return 0;

@@ -1,6 +1,7 @@
 // paho_bench: Eclipse Paho MQTT C++ (mqtt::async_client 1.2, on Paho C's MQTTAsync), MQTT 3.1.1,
 // no persistence, max in-flight 65535 (and up to 65535 publishes queued inside Paho: its default of
-// 100 would fail publish() with MQTTASYNC_MAX_BUFFERED_MESSAGES long before the window is full). See bench_common.hpp for the measurement protocol.
+// 100 would fail publish() with MQTTASYNC_MAX_BUFFERED_MESSAGES long before the window is full).
+// See bench_common.hpp for the measurement protocol.
 //
 // throughput: the main thread publishes with an action listener whose on_success/on_failure
 //   (Paho's threads: QoS 0 written, QoS 1 PUBACK, QoS 2 PUBCOMP) releases the window; the
@@ -14,14 +15,13 @@
 // the un-acked PUBACK, the broker delaying its ACK). --paho-nagle keeps Paho's default.
 
 #include <mqtt/async_client.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <stdexcept>
 #include <string>
-
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 
 #include "bench_common.hpp"
 
@@ -74,7 +74,7 @@ struct latency_callback : mqtt::callback {
   bench::latency_result* r = nullptr;
   std::uint64_t seq = 0, warmup = 0, total = 0;
   bench::clock::time_point t0{}, measure_start{};
-  double cpu0 = 0;
+  bench::cpu_time cpu0;
   bench::done_signal done;
   std::string error;
   ignore_listener listener;
@@ -102,7 +102,7 @@ struct latency_callback : mqtt::callback {
     ++seq;
     if (seq == warmup) {
       measure_start = bench::clock::now();
-      cpu0 = bench::cpu_seconds();
+      cpu0 = bench::cpu_now();
     }
     if (seq >= total) {
       done.set();
@@ -151,7 +151,8 @@ std::unique_ptr<mqtt::async_client> make_client(const bench::options& o, const c
 }
 
 void subscribe(mqtt::async_client& cli, const std::string& topic, int qos) {
-  if (!cli.subscribe(topic, qos)->wait_for(setup_timeout)) throw std::runtime_error("subscribe timed out");
+  if (!cli.subscribe(topic, qos)->wait_for(setup_timeout))
+    throw std::runtime_error("subscribe timed out");
 }
 
 void disconnect(mqtt::async_client& cli) {
@@ -176,7 +177,7 @@ int run_throughput(const bench::options& o) {
 
   std::string payload = bench::make_payload(o.payload);
   bench::throughput_result r;
-  const double cpu0 = bench::cpu_seconds();
+  const bench::cpu_time cpu0 = bench::cpu_now();
   const auto t0 = bench::clock::now();
   const auto deadline = t0 + o.timeout();
   std::string error;
@@ -192,7 +193,7 @@ int run_throughput(const bench::options& o) {
     }
   }
   r.timed_out = !sub_cb.all_received.wait_until(deadline);
-  r.cpu_s = bench::cpu_seconds() - cpu0;
+  r.cpu = bench::cpu_now() - cpu0;
   disconnect(*pub);
   disconnect(*sub);
   pub.reset();
@@ -221,16 +222,16 @@ int run_latency(const bench::options& o) {
   cb.warmup = o.warmup;
   cb.total = o.warmup + o.count;
   cb.measure_start = bench::clock::now();
-  cb.cpu0 = bench::cpu_seconds();
+  cb.cpu0 = bench::cpu_now();
   const auto deadline = bench::clock::now() + o.timeout();
   cb.publish_next();  // every later publish comes from message_arrived
   r.timed_out = !cb.done.wait_until(deadline);
-  const double cpu1 = bench::cpu_seconds();
+  const bench::cpu_time cpu1 = bench::cpu_now();
   const auto t1 = bench::clock::now();
   disconnect(*cli);
   cli.reset();
   if (!cb.error.empty()) return bench::report_error(library, o, "publish: " + cb.error);
-  r.cpu_s = cpu1 - cb.cpu0;
+  r.cpu = cpu1 - cb.cpu0;
   r.elapsed_s = bench::seconds_between(cb.measure_start, t1);
   bench::latency_json(library, o, r).print();
   return 0;

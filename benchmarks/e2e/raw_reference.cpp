@@ -4,14 +4,6 @@
 // PUBACK/PUBREC/PUBREL/PUBCOMP and track the publisher's acks within a packet-id window.
 // One thread drives both connections. See bench_common.hpp for the measurement protocol.
 
-#include <algorithm>
-#include <cerrno>
-#include <cstdint>
-#include <cstring>
-#include <stdexcept>
-#include <string>
-#include <vector>
-
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -21,6 +13,14 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "amqtt/codec/encoder.hpp"
 #include "bench_common.hpp"
@@ -102,7 +102,8 @@ struct connection {
   }
 
   void wait(short events, bench::clock::time_point deadline) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - bench::clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - bench::clock::now());
     if (left.count() <= 0) throw std::runtime_error("timeout");
     pollfd p{fd, events, 0};
     const int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count() + 1, 1000)));
@@ -111,7 +112,8 @@ struct connection {
 
   // Reads what is available (non-blocking). Returns bytes read; throws on EOF/error.
   std::size_t read_some() {
-    if (in.size() - in_len < 65536) in.resize(std::max<std::size_t>(in.size() * 2, in_len + (1u << 20)));
+    if (in.size() - in_len < 65536)
+      in.resize(std::max<std::size_t>(in.size() * 2, in_len + (1u << 20)));
     for (;;) {
       const ssize_t n = ::recv(fd, in.data() + in_len, in.size() - in_len, 0);
       if (n > 0) {
@@ -216,7 +218,8 @@ void mqtt_connect(connection& c, const bench::options& o, const std::string& id,
   if (ack.size() != 2 || ack[1] != 0) throw std::runtime_error("CONNACK refused");
 }
 
-void mqtt_subscribe(connection& c, const std::string& topic, int qos, bench::clock::time_point deadline) {
+void mqtt_subscribe(connection& c, const std::string& topic, int qos,
+                    bench::clock::time_point deadline) {
   amqtt::subscribe_packet p;
   p.packet_id = 1;
   p.entries.push_back({topic, static_cast<amqtt::qos>(qos)});
@@ -299,7 +302,7 @@ int run_throughput(const bench::options& o) {
   std::uint64_t next_seq = 0;
   bench::throughput_result r;
 
-  const double cpu0 = bench::cpu_seconds();
+  const bench::cpu_time cpu0 = bench::cpu_now();
   const auto t0 = bench::clock::now();
   const auto deadline = t0 + o.timeout();
   auto last_receive = t0;
@@ -307,7 +310,8 @@ int run_throughput(const bench::options& o) {
   while (!tracker.complete()) {
     // Fill the publisher's batch.
     if (pub.pending() < batch_bytes) {
-      while (next_seq < o.count && pub.pending() < batch_bytes && (o.qos == 0 || !free_ids.empty())) {
+      while (next_seq < o.count && pub.pending() < batch_bytes &&
+             (o.qos == 0 || !free_ids.empty())) {
         std::uint16_t id = 0;
         if (o.qos) {
           id = free_ids.back();
@@ -358,13 +362,14 @@ int run_throughput(const bench::options& o) {
         r.timed_out = true;
         break;
       }
-      pollfd fds[2] = {{pub.fd, static_cast<short>((o.qos ? POLLIN : 0) | (pub.pending() ? POLLOUT : 0)), 0},
-                       {sub.fd, static_cast<short>(POLLIN | (sub.pending() ? POLLOUT : 0)), 0}};
+      pollfd fds[2] = {
+          {pub.fd, static_cast<short>((o.qos ? POLLIN : 0) | (pub.pending() ? POLLOUT : 0)), 0},
+          {sub.fd, static_cast<short>(POLLIN | (sub.pending() ? POLLOUT : 0)), 0}};
       const int r2 = ::poll(fds, 2, 50);
       if (r2 < 0 && errno != EINTR) fail("poll");
     }
   }
-  r.cpu_s = bench::cpu_seconds() - cpu0;
+  r.cpu = bench::cpu_now() - cpu0;
   r.elapsed_s = bench::seconds_between(t0, last_receive);
   r.received = tracker.unique();
   r.duplicates = tracker.duplicates();
@@ -393,12 +398,12 @@ int run_latency(const bench::options& o) {
   const std::uint64_t total = o.warmup + o.count;
   bench::seq_tracker tracker(total);
 
-  double cpu0 = bench::cpu_seconds();
+  bench::cpu_time cpu0 = bench::cpu_now();
   auto t_start = bench::clock::now();
   const auto deadline = t_start + o.timeout();
   for (std::uint64_t seq = 0; seq < total; ++seq) {
     if (seq == o.warmup) {
-      cpu0 = bench::cpu_seconds();
+      cpu0 = bench::cpu_now();
       t_start = bench::clock::now();
     }
     next_id = static_cast<std::uint16_t>(next_id % 65535 + 1);
@@ -416,7 +421,8 @@ int run_latency(const bench::options& o) {
           if (!tracker.on_message(s)) return;
           if (s == seq) got = true;
         });
-        if (got && seq >= o.warmup) r.samples_ns.push_back(bench::ns_between(t0, bench::clock::now()));
+        if (got && seq >= o.warmup)
+          r.samples_ns.push_back(bench::ns_between(t0, bench::clock::now()));
         c.flush();
         continue;
       }
@@ -430,7 +436,7 @@ int run_latency(const bench::options& o) {
     }
     if (r.timed_out) break;
   }
-  r.cpu_s = bench::cpu_seconds() - cpu0;
+  r.cpu = bench::cpu_now() - cpu0;
   r.elapsed_s = bench::seconds_between(t_start, bench::clock::now());
   r.duplicates = tracker.duplicates();
   try {
