@@ -61,6 +61,14 @@ TEST_CASE("random packets of every type survive encode -> decode",
     REQUIRE_FALSE(encode_append(p, as_string));
     CHECK(as_string == std::string(amqtt_test::as_chars(bytes)));
 
+    // A PUBLISH appended to a byte vector takes its own path (the payload is inserted, not
+    // written over zeroed bytes): same bytes, earlier contents kept.
+    if (const auto* pub = std::get_if<publish_packet>(&p)) {
+      byte_vector direct = {0x5A, 0xA5};
+      REQUIRE_FALSE(encode_append(*pub, direct));
+      CHECK(direct == appended);
+    }
+
     // Decode back: equal, whole buffer consumed, views point into the input.
     const auto d = amqtt_test::decode_bytes(bytes);
     REQUIRE(d.result.status == decode_status::complete);

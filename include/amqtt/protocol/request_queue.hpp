@@ -107,6 +107,17 @@ class request_queue {
     --size_;
   }
 
+  // Removes the oldest request into `dst` by swapping (no copy of its topic or payload); `dst`'s
+  // old buffers take its slot and are kept for reuse like a discarded request's.
+  void pop_front_into(outbound_request& dst) noexcept {
+    slot& s = slots_[head_];
+    bytes_ -= s.request.bytes();
+    std::swap(dst, s.request);
+    park(s);
+    head_ = (head_ + 1) % slots_.size();
+    --size_;
+  }
+
   outbound_request pop_front() {
     slot& s = slots_[head_];
     outbound_request r = std::move(s.request);

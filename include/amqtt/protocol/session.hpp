@@ -686,8 +686,11 @@ inline void session::drain() {
     if (next.kind == detail::request_kind::publish && inflight_.publish_count() >= max_inflight_)
       return;
     if (ids_.exhausted()) return;
-    send_new(next);
-    queue_.discard_front();
+    // The request moves into its flow by a swap of buffers: a queued payload is copied once,
+    // into the packet, not also into the flow.
+    detail::outbound_flow& f = add_flow(next.qos, next.kind);
+    queue_.pop_front_into(f.request);
+    encode_flow(f, false);
   }
 }
 
