@@ -216,8 +216,9 @@ class tls_transport final : public transport {
 
   tls_transport(const asio::any_io_executor& ex, std::shared_ptr<detail::tls_shared> shared)
       : shared_(std::move(shared)),
+        executor_(ex),
         resolver_(ex),
-        stream_(ex, shared_->context),
+        stream_(socket_executor(ex), shared_->context),
         strand_(concrete_io_strand(ex)) {}
 
   stream_type& stream() noexcept { return stream_; }
@@ -232,10 +233,13 @@ class tls_transport final : public transport {
             h(ec);
             return;
           }
+          // Connect and handshake handlers are bound to the client's executor: the stream's own
+          // executor may be the bare io_context (socket_executor).
           asio::async_connect(
               stream_.next_layer(), results,
-              [this, host = std::move(host), h = std::move(h)](
-                  std::error_code ec2, const asio::ip::tcp::endpoint&) mutable {
+              asio::bind_executor(executor_, [this, host = std::move(host), h = std::move(h)](
+                                                 std::error_code ec2,
+                                                 const asio::ip::tcp::endpoint&) mutable {
                 if (!ec2 && closed_) ec2 = asio::error::operation_aborted;
                 if (!ec2) ec2 = prepare_session(host);
                 if (ec2) {
@@ -246,14 +250,15 @@ class tls_transport final : public transport {
                 stream_.lowest_layer().set_option(asio::ip::tcp::no_delay(true), ignored);
                 stream_.async_handshake(
                     asio::ssl::stream_base::client,
-                    [this, h = std::move(h)](std::error_code ec3) mutable {
-                      if (closed_) {  // close() during the handshake: an abort, not a failure
-                        h(asio::error::operation_aborted);
-                        return;
-                      }
-                      h(map_handshake_error(ec3));
-                    });
-              });
+                    asio::bind_executor(
+                        executor_, [this, h = std::move(h)](std::error_code ec3) mutable {
+                          if (closed_) {  // close() during the handshake: an abort, not a failure
+                            h(asio::error::operation_aborted);
+                            return;
+                          }
+                          h(map_handshake_error(ec3));
+                        }));
+              }));
         });
   }
 
@@ -356,6 +361,7 @@ class tls_transport final : public transport {
   }
 
   std::shared_ptr<detail::tls_shared> shared_;
+  asio::any_io_executor executor_;  // the client's (its strand)
   asio::ip::tcp::resolver resolver_;
   stream_type stream_;
   std::optional<io_strand_executor> strand_;  // the client's strand, when concrete

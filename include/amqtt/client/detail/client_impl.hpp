@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cassert>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -447,7 +448,11 @@ class client_impl {
   class member_io_handler final : public io_handler {
    public:
     explicit member_io_handler(client_impl* self) noexcept : self_(self) {}
-    void on_io(std::error_code ec, std::size_t n) override { (self_->*Fn)(ec, n); }
+    void on_io(std::error_code ec, std::size_t n) override {
+      // The transport contract (transport.hpp): completions run on the client's strand.
+      assert(self_->running_in_this_thread() && "transport completed an operation off the strand");
+      (self_->*Fn)(ec, n);
+    }
     void retain() noexcept override { self_->add_ref(); }
     void release() noexcept override { self_->release(); }
 
