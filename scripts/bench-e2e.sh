@@ -9,7 +9,10 @@
 # Usage: scripts/bench-e2e.sh [options]
 #   --count N            throughput messages per run (default 100000)
 #   --latency-count N    latency round trips per run (default min(10000, count))
-#   --libs "a b"         subset of: raw libmosquitto paho amqtt (default: all that were built)
+#   --libs "a b"         subset of: raw libmosquitto-1t libmosquitto paho amqtt-1t amqtt
+#                        (default: all that were built). "-1t": the same program with
+#                        --threads 1 (both connections on one thread, like raw), throughput only;
+#                        libmosquitto and amqtt alone run one thread per connection
 #   --qos "0 1 2"        QoS levels (default "0 1 2")
 #   --payloads "64 16384" payload sizes in bytes (default "64 16384")
 #   --modes "throughput latency"
@@ -63,7 +66,7 @@ while [[ $# -gt 0 ]]; do
     --no-build) do_build=0; shift ;;
     --smoke) smoke=1; shift ;;
     --quiet) quiet=1; shift ;;
-    -h|--help) sed -n '2,27p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "bench-e2e.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -115,12 +118,20 @@ fi
 
 declare -A prog=(
   [raw]=amqtt-bench-e2e-raw
+  [libmosquitto-1t]=amqtt-bench-e2e-libmosquitto
   [libmosquitto]=amqtt-bench-e2e-libmosquitto
   [paho]=amqtt-bench-e2e-paho
+  [amqtt-1t]=amqtt-bench-e2e-amqtt
   [amqtt]=amqtt-bench-e2e-amqtt
 )
+# Extra arguments per variant. The single-thread variants run in throughput mode only (a latency
+# run has one connection on one thread in every program); amqtt-1t skips the isolated allocation
+# phase, which does not depend on --threads and runs with amqtt.
+declare -A prog_args=([libmosquitto-1t]="--threads 1" [amqtt-1t]="--threads 1")
+declare -A prog_env=([amqtt-1t]="AMQTT_BENCH_NO_ALLOC_PHASE=1")
+runs_in_mode() { [[ "$2" == "throughput" || "$1" != *-1t ]]; }
 if [[ -z "${libs}" ]]; then
-  for l in raw libmosquitto paho amqtt; do
+  for l in raw libmosquitto-1t libmosquitto paho amqtt-1t amqtt; do
     [[ -x "${bin_dir}/${prog[$l]}" ]] && libs+="${libs:+ }${l}"
   done
 fi
@@ -213,7 +224,7 @@ git_dirty=False
 [[ -n "$(git -C "${root}" status --porcelain -- include benchmarks/e2e 2>/dev/null)" ]] && git_dirty=True
 n_runs=0
 for m in ${modes}; do for l in ${libs}; do for q in ${qos_list}; do for p in ${payloads}; do
-  n_runs=$(( n_runs + repeat ))
+  runs_in_mode "${l}" "${m}" && n_runs=$(( n_runs + repeat ))
 done; done; done; done
 i=0
 for r in $(seq "${repeat}"); do
@@ -223,12 +234,15 @@ for r in $(seq "${repeat}"); do
     for q in ${qos_list}; do
       for p in ${payloads}; do
         for l in ${libs}; do
+          runs_in_mode "${l}" "${m}" || continue
           i=$(( i + 1 ))
           kill -0 "${broker_pid}" 2>/dev/null || { echo "bench-e2e.sh: the broker died" >&2; exit 1; }
-          cmd=("${bin_dir}/${prog[$l]}" --host 127.0.0.1 --port "${broker_port}" --qos "${q}"
+          # shellcheck disable=SC2206  # prog_args/prog_env are word lists
+          cmd=(env ${prog_env[$l]:-} "${bin_dir}/${prog[$l]}" ${prog_args[$l]:-}
+               --host 127.0.0.1 --port "${broker_port}" --qos "${q}"
                --payload "${p}" --count "${n}" --mode "${m}" --timeout "${timeout_s}"
                --window "${window}")
-          printf '[%d/%d] %-12s %-10s qos %s payload %-6s count %-7s ' "${i}" "${n_runs}" "${l}" "${m}" "${q}" "${p}" "${n}" >&2
+          printf '[%d/%d] %-15s %-10s qos %s payload %-6s count %-7s ' "${i}" "${n_runs}" "${l}" "${m}" "${q}" "${p}" "${n}" >&2
           b0="$(broker_cpu)"
           set +e
           line="$(timeout --kill-after=10 "$(( timeout_s + 60 ))" "${nice_cmd[@]+"${nice_cmd[@]}"}" "${cmd[@]}" 2>"${work}/stderr.txt" | tail -n 1)"
@@ -239,7 +253,7 @@ for r in $(seq "${repeat}"); do
             err="$(tr '\n"\\' '   ' <"${work}/stderr.txt" | cut -c1-300)"
             line="{\"library\":\"${l}\",\"mode\":\"${m}\",\"qos\":${q},\"payload\":${p},\"count\":${n},\"error\":\"no result (exit ${rc}): ${err}\"}"
           fi
-          line="$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["repeat"]=int(sys.argv[2]); d["broker_cpu_s"]=round(float(sys.argv[4])-float(sys.argv[3]),3); print(json.dumps(d))' "${line}" "${r}" "${b0}" "${b1}")"
+          line="$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["library"]=sys.argv[5]; d["repeat"]=int(sys.argv[2]); d["broker_cpu_s"]=round(float(sys.argv[4])-float(sys.argv[3]),3); print(json.dumps(d))' "${line}" "${r}" "${b0}" "${b1}" "${l}")"
           printf '%s\n' "${line}" >>"${raw_lines}"
           python3 -c '
 import json,sys

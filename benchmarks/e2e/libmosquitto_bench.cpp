@@ -1,16 +1,24 @@
-// libmosquitto_bench: Eclipse Mosquitto's C client library (libmosquitto 2.0), threaded mode
-// (mosquitto_loop_start: one network thread per connection), MQTT 3.1.1, TCP_NODELAY, no
-// in-flight limit (mosquitto_max_inflight_messages_set(0)). See bench_common.hpp for the
-// measurement protocol.
+// libmosquitto_bench: Eclipse Mosquitto's C client library (libmosquitto 2.0), MQTT 3.1.1,
+// TCP_NODELAY, no in-flight limit (mosquitto_max_inflight_messages_set(0)). See bench_common.hpp
+// for the measurement protocol.
 //
-// throughput: the main thread publishes (mosquitto_publish copies the payload), the window is
+// throughput, --threads 2 (default): threaded mode (mosquitto_loop_start: one network thread per
+//   connection); the main thread publishes (mosquitto_publish copies the payload), the window is
 //   released from on_publish (QoS 0: written, QoS 1: PUBACK, QoS 2: PUBCOMP) on the publisher's
 //   network thread; the subscriber counts in on_message on its own network thread.
+// throughput, --threads 1: both connections driven by the main thread through libmosquitto's
+//   external-loop interface (poll() on mosquitto_socket(), then mosquitto_loop_read /
+//   mosquitto_loop_write / mosquitto_loop_misc), publishing between polls while the window allows;
+//   the like-for-like comparison with the raw reference and asio-mqtt --threads 1.
 // latency: the next publish is issued from inside on_message (no thread hop), which is how a
 //   libmosquitto application answers fastest.
 
 #include <mosquitto.h>
+#include <poll.h>
 
+#include <cerrno>
+#include <cstring>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -37,7 +45,8 @@ struct conn_state {
   bench::done_signal all_received;
   bench::clock::time_point last_receive{};
   // throughput publisher
-  bench::window_gate* gate = nullptr;
+  bench::window_gate* gate = nullptr;  // --threads 2
+  std::uint64_t completed = 0;         // --threads 1 (on_publish runs on the only thread)
   // latency
   bench::latency_result* lat = nullptr;
   std::uint64_t lat_seq = 0;    // sequence number in flight
@@ -68,7 +77,10 @@ void on_subscribe(mosquitto*, void* ud, int, int, const int*) {
 }
 void on_publish(mosquitto*, void* ud, int) {
   auto* s = static_cast<conn_state*>(ud);
-  if (s->gate) s->gate->release();
+  if (s->gate)
+    s->gate->release();
+  else
+    ++s->completed;
 }
 
 void lat_publish(mosquitto* m, conn_state* s) {
@@ -110,6 +122,38 @@ void on_message(mosquitto* m, void* ud, const mosquitto_message* msg) {
   }
 }
 
+int loop_threads = 2;  // --threads 1|2 (throughput)
+
+// One turn of an external event loop over `clients` (--threads 1): waits up to timeout_ms for any
+// socket to be ready, then lets libmosquitto read, write and do its housekeeping (keepalive).
+void pump(std::initializer_list<mosquitto*> clients, int timeout_ms) {
+  pollfd fds[2];
+  nfds_t n = 0;
+  for (mosquitto* m : clients) {
+    const short want_out = mosquitto_want_write(m) ? POLLOUT : 0;
+    fds[n++] = pollfd{mosquitto_socket(m), static_cast<short>(POLLIN | want_out), 0};
+  }
+  if (::poll(fds, n, timeout_ms) < 0 && errno != EINTR)
+    throw std::runtime_error(std::string("poll: ") + std::strerror(errno));
+  n = 0;
+  for (mosquitto* m : clients) {
+    const short ev = fds[n++].revents;
+    if (ev & (POLLIN | POLLERR | POLLHUP)) check(mosquitto_loop_read(m, 1), "loop_read");
+    if (ev & POLLOUT) check(mosquitto_loop_write(m, 1), "loop_write");
+    check(mosquitto_loop_misc(m), "loop_misc");
+  }
+}
+
+// Waits for `sig` (set by a callback): blocking with --threads 2, pumping m with --threads 1.
+bool wait_for(mosquitto* m, bench::done_signal& sig, bench::clock::time_point deadline) {
+  if (loop_threads == 2) return sig.wait_until(deadline);
+  while (!sig.is_set()) {
+    if (bench::clock::now() >= deadline) return false;
+    pump({m}, 100);
+  }
+  return true;
+}
+
 mosq_ptr make_client(const bench::options& o, const char* role, conn_state& st) {
   const std::string id = bench::client_id(library, role);
   mosq_ptr m(mosquitto_new(id.c_str(), true, &st));
@@ -123,8 +167,8 @@ mosq_ptr make_client(const bench::options& o, const char* role, conn_state& st) 
   mosquitto_publish_callback_set(m.get(), on_publish);
   mosquitto_message_callback_set(m.get(), on_message);
   check(mosquitto_connect(m.get(), o.host.c_str(), o.port, 60), "connect");
-  check(mosquitto_loop_start(m.get()), "loop_start");
-  if (!st.connected.wait_until(bench::clock::now() + std::chrono::seconds(10)))
+  if (loop_threads == 2) check(mosquitto_loop_start(m.get()), "loop_start");
+  if (!wait_for(m.get(), st.connected, bench::clock::now() + std::chrono::seconds(10)))
     throw std::runtime_error("no CONNACK within 10 s");
   if (st.connack_rc != 0) throw std::runtime_error("CONNACK refused");
   return m;
@@ -132,13 +176,13 @@ mosq_ptr make_client(const bench::options& o, const char* role, conn_state& st) 
 
 void subscribe(mosquitto* m, conn_state& st, const std::string& topic, int qos) {
   check(mosquitto_subscribe(m, nullptr, topic.c_str(), qos), "subscribe");
-  if (!st.subscribed.wait_until(bench::clock::now() + std::chrono::seconds(10)))
+  if (!wait_for(m, st.subscribed, bench::clock::now() + std::chrono::seconds(10)))
     throw std::runtime_error("no SUBACK within 10 s");
 }
 
 void shutdown(mosquitto* m) {
   mosquitto_disconnect(m);
-  mosquitto_loop_stop(m, false);
+  if (loop_threads == 2) mosquitto_loop_stop(m, false);
 }
 
 int run_throughput(const bench::options& o) {
@@ -147,7 +191,7 @@ int run_throughput(const bench::options& o) {
   bench::window_gate gate(o.window);
   conn_state sub_st, pub_st;
   sub_st.tracker = &tracker;
-  pub_st.gate = &gate;
+  if (loop_threads == 2) pub_st.gate = &gate;
   mosq_ptr sub = make_client(o, "sub", sub_st);
   subscribe(sub.get(), sub_st, topic, o.qos);
   mosq_ptr pub = make_client(o, "pub", pub_st);
@@ -157,7 +201,25 @@ int run_throughput(const bench::options& o) {
   const bench::cpu_time cpu0 = bench::cpu_now();
   const auto t0 = bench::clock::now();
   const auto deadline = t0 + o.timeout();
-  for (std::uint64_t seq = 0; seq < o.count; ++seq) {
+  if (loop_threads == 1) {
+    std::uint64_t seq = 0;
+    while (!tracker.complete() && bench::clock::now() < deadline) {
+      for (; seq < o.count && seq - pub_st.completed < o.window; ++seq) {
+        bench::put_seq(payload.data(), seq);
+        const int rc =
+            mosquitto_publish(pub.get(), nullptr, topic.c_str(), static_cast<int>(payload.size()),
+                              payload.data(), o.qos, false);
+        if (rc != MOSQ_ERR_SUCCESS) {
+          shutdown(pub.get());
+          shutdown(sub.get());
+          return bench::report_error(library, o, std::string("publish: ") + mosquitto_strerror(rc));
+        }
+      }
+      pump({pub.get(), sub.get()}, 100);
+    }
+    r.timed_out = !tracker.complete();
+  }
+  for (std::uint64_t seq = 0; loop_threads == 2 && seq < o.count; ++seq) {
     if (!gate.acquire(deadline)) break;
     bench::put_seq(payload.data(), seq);
     const int rc =
@@ -170,7 +232,7 @@ int run_throughput(const bench::options& o) {
       return bench::report_error(library, o, std::string("publish: ") + mosquitto_strerror(rc));
     }
   }
-  r.timed_out = !sub_st.all_received.wait_until(deadline);
+  if (loop_threads == 2) r.timed_out = !sub_st.all_received.wait_until(deadline);
   r.cpu = bench::cpu_now() - cpu0;
   shutdown(pub.get());
   shutdown(sub.get());  // the subscriber's thread is joined: its fields are safe to read
@@ -178,7 +240,7 @@ int run_throughput(const bench::options& o) {
   r.received = tracker.unique();
   r.duplicates = tracker.duplicates();
   r.unexpected = tracker.unexpected();
-  bench::throughput_json(library, o, r).print();
+  bench::throughput_json(library, o, r).field("threads", loop_threads).print();
   return 0;
 }
 
@@ -205,7 +267,7 @@ int run_latency(const bench::options& o) {
     // on_message cannot run before this publish's message comes back.
     lat_publish(m.get(), &st);
   }
-  r.timed_out = !st.lat_done.wait_until(deadline);
+  r.timed_out = !wait_for(m.get(), st.lat_done, deadline);
   const bench::cpu_time cpu1 = bench::cpu_now();
   const auto t1 = bench::clock::now();
   shutdown(m.get());  // joins the network thread
@@ -221,6 +283,20 @@ int run_latency(const bench::options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--threads" && i + 1 < argc) {
+      const std::string v = argv[++i];
+      if (v != "1" && v != "2") {
+        std::fprintf(stderr, "--threads must be 1 or 2\n");
+        return 2;
+      }
+      loop_threads = v == "1" ? 1 : 2;
+    } else {
+      argv[kept++] = argv[i];
+    }
+  }
+  argc = kept;
   const bench::options o = bench::parse_args(argc, argv);
   mosquitto_lib_init();
   int rc = 0;
