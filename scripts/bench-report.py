@@ -10,7 +10,8 @@ Usage:
       missing; everything else in the file (e.g. the "## Codec" section) is left untouched.
 
 Repeated runs of one cell (library, mode, qos, payload) are reduced to their median; "lost"
-and "duplicates" take the worst run.
+and "duplicates" take the worst run. A ratio between two libraries is the median of the
+per-repeat ratios (the runs of one repeat ran back to back) when the runs carry "repeat".
 """
 import argparse
 import json
@@ -69,6 +70,7 @@ def aggregate(results):
         agg["lost"] = max(r.get("lost", 0) for r in ok)
         agg["duplicates"] = max(r.get("duplicates", 0) for r in ok)
         agg["timed_out"] = any(r.get("timed_out") for r in ok)
+        agg["_by_repeat"] = {r["repeat"]: r for r in ok if "repeat" in r}
         out[key] = agg
     return out
 
@@ -81,14 +83,29 @@ def fmt_num(v, digits=0):
     return f"{v:,.{digits}f}"
 
 
-def fmt_ratio(a, b, digits=2):
-    if a is None or b is None or b == 0:
-        return "—"
-    return f"{a / b:.{digits}f}×"
-
-
 def fmt_payload(p):
     return f"{p // 1024} KiB" if p >= 1024 and p % 1024 == 0 else f"{p} B"
+
+
+def ratio(cells, a, b, mode, qos, payload, field):
+    """a / b for one cell. Runs of the same repeat ran back to back (minutes apart from the next
+    repeat, on a machine whose speed drifts between repeats), so when both have them the ratio is
+    the median of the per-repeat ratios; otherwise the ratio of the two medians."""
+    ca, cb = cells.get((a, mode, qos, payload)), cells.get((b, mode, qos, payload))
+    if not ca or not cb or "error" in ca or "error" in cb:
+        return None
+    ra, rb = ca.get("_by_repeat", {}), cb.get("_by_repeat", {})
+    paired = [ra[k][field] / rb[k][field] for k in ra
+              if k in rb and isinstance(ra[k].get(field), (int, float))
+              and isinstance(rb[k].get(field), (int, float)) and rb[k][field]]
+    if paired:
+        return statistics.median(paired)
+    va, vb = ca.get(field), cb.get(field)
+    return va / vb if va is not None and vb else None
+
+
+def fmt_r(v, digits=2):
+    return "—" if v is None else f"{v:.{digits}f}×"
 
 
 def get(cells, lib, mode, qos, payload, field):
@@ -146,8 +163,7 @@ def markdown(meta, cells):
             row = [str(q), fmt_payload(p)]
             row += [cell_text(cells, l, "throughput", q, p, "msgs_per_s") for l in libs]
             for a, b in raw_pairs + mosq_pairs:
-                row.append(fmt_ratio(get(cells, a, "throughput", q, p, "msgs_per_s"),
-                                     get(cells, b, "throughput", q, p, "msgs_per_s")))
+                row.append(fmt_r(ratio(cells, a, b, "throughput", q, p, "msgs_per_s")))
             rows.append(row)
     out.append("#### Throughput (one publisher + one subscriber connection, messages/s)\n")
     out.append(table(header, rows))
@@ -166,8 +182,7 @@ def markdown(meta, cells):
             row = [str(q), fmt_payload(p)]
             row += [cpu_cell(l, q, p) for l in libs]
             for a, b in mosq_pairs:
-                row.append(fmt_ratio(get(cells, a, "throughput", q, p, "cpu_us_per_msg"),
-                                     get(cells, b, "throughput", q, p, "cpu_us_per_msg")))
+                row.append(fmt_r(ratio(cells, a, b, "throughput", q, p, "cpu_us_per_msg")))
             rows.append(row)
     out.append("\n#### Client CPU per message in the throughput runs (user+sys of the whole "
                "benchmark process, both connections, µs/msg; in parentheses the sys part, "
@@ -196,8 +211,7 @@ def markdown(meta, cells):
                     row.append(s + ("*" if c.get("timed_out") or c.get("lost") else ""))
             if has["amqtt"] and has["libmosquitto"]:
                 for f in ("p50_us", "p99_us"):
-                    row.append(fmt_ratio(get(cells, "amqtt", "latency", q, p, f),
-                                         get(cells, "libmosquitto", "latency", q, p, f)))
+                    row.append(fmt_r(ratio(cells, "amqtt", "libmosquitto", "latency", q, p, f)))
             rows.append(row)
     out.append("\n#### Latency (publish → own message delivered back on the same connection, "
                "one at a time)\n")
@@ -281,9 +295,7 @@ def targets(cells):
         res = []
         for q in qs:
             for p in ps:
-                a = get(cells, lib, mode, q, p, field)
-                b = get(cells, base, mode, q, p, field)
-                res.append((f"QoS {q} {fmt_payload(p)}", a / b if a is not None and b else None))
+                res.append((f"QoS {q} {fmt_payload(p)}", ratio(cells, lib, base, mode, q, p, field)))
         return res
 
     for a, b in PAIRS_RAW:
@@ -360,7 +372,7 @@ def svg_chart(cells, path):
     libs, qs, ps = grid(cells)
     panel_w, panel_h, top, left, bottom = 430, 260, 50, 70, 60
     width = left + len(ps) * (panel_w + 40) + 20
-    height = top + panel_h + bottom + 30
+    height = top + panel_h + bottom + 30 + 20 * (len(libs) > 4)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'font-family="sans-serif" font-size="12">',
              f'<rect width="{width}" height="{height}" fill="white"/>',
@@ -402,9 +414,11 @@ def svg_chart(cells, path):
     lx = left
     ly = top + panel_h + 45
     for l in libs:
+        if lx + 30 + 7 * len(NAMES[l]) > width:  # wrap the legend
+            lx, ly = left, ly + 20
         parts.append(f'<rect x="{lx}" y="{ly - 10}" width="12" height="12" fill="{COLORS[l]}"/>')
         parts.append(f'<text x="{lx + 16}" y="{ly}">{NAMES[l]}</text>')
-        lx += 30 + 8 * len(NAMES[l])
+        lx += 30 + 7 * len(NAMES[l])
     parts.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(parts) + "\n")
