@@ -105,6 +105,7 @@ sanitizer_common=(
   -DAMQTT_BUILD_BENCHMARKS=OFF
   -DAMQTT_BUILD_FUZZERS=OFF
   -DAMQTT_HEADER_CHECK=OFF
+  -DAMQTT_TEST_NO_RTTI=OFF
 )
 
 # --------------------------------------------------------------------------

@@ -187,7 +187,7 @@ class client {
   explicit client(const asio::any_io_executor& ex, client_options options = {})
       : impl_(new detail::client_impl(ex, std::move(options)), detail::adopt_ref) {}
   explicit client(asio::io_context& io, client_options options = {})
-      : client(asio::any_io_executor(io.get_executor()), std::move(options)) {}
+      : impl_(new detail::client_impl(io.get_executor(), std::move(options)), detail::adopt_ref) {}
 
   // Aborts every pending operation (operation_aborted) and closes the connection abruptly:
   // no DISCONNECT is sent, so the broker publishes the will. Call async_disconnect first for a

@@ -160,18 +160,40 @@ class client_impl {
   using generic_strand = asio::strand<asio::any_io_executor>;
   using clock = std::chrono::steady_clock;
 
-  static asio::any_io_executor make_client_strand(const asio::any_io_executor& ex) {
-    if (executor_target<io_strand>(ex) != nullptr || executor_target<generic_strand>(ex) != nullptr)
-      return ex;  // already a strand: share it
+  // Which concrete strand a client_strand holds.
+  enum class strand_kind { io, generic };
+  struct client_strand {
+    asio::any_io_executor executor;
+    strand_kind kind;
+  };
+
+  // The client's strand for `ex`: `ex` itself when it is a strand, else a new strand around it.
+  // Without RTTI (ASIO_NO_TYPEID) an any_io_executor cannot be asked what it holds, so the client
+  // then always makes a strand<any_io_executor> around `ex`, whose type it knows (a strand given
+  // by the user is wrapped rather than shared: handlers still run on it, in order). The
+  // io_context constructor below knows its executor's type in every build.
+  static client_strand make_client_strand(const asio::any_io_executor& ex) {
+    if (executor_target<io_strand>(ex) != nullptr) return {ex, strand_kind::io};
+    if (executor_target<generic_strand>(ex) != nullptr) return {ex, strand_kind::generic};
     if (const auto* io_ex = executor_target<asio::io_context::executor_type>(ex))
-      return asio::any_io_executor(asio::make_strand(*io_ex));
-    return asio::any_io_executor(asio::make_strand(ex));
+      return make_client_strand(*io_ex);
+    return {asio::any_io_executor(asio::make_strand(ex)), strand_kind::generic};
+  }
+  static client_strand make_client_strand(const asio::io_context::executor_type& ex) {
+    return {asio::any_io_executor(asio::make_strand(ex)), strand_kind::io};
   }
 
   client_impl(const asio::any_io_executor& ex, client_options options)
-      : strand_(make_client_strand(ex)),
-        io_strand_(executor_target<io_strand>(strand_)),
-        generic_strand_(executor_target<generic_strand>(strand_)),
+      : client_impl(make_client_strand(ex), std::move(options)) {}
+  client_impl(const asio::io_context::executor_type& ex, client_options options)
+      : client_impl(make_client_strand(ex), std::move(options)) {}
+
+  // any_io_executor::target<T>() does not check T (Asio 1.22): `s.kind` says which T it holds.
+  client_impl(client_strand s, client_options options)
+      : strand_(std::move(s.executor)),
+        io_strand_(s.kind == strand_kind::io ? strand_.target<io_strand>() : nullptr),
+        generic_strand_(s.kind == strand_kind::generic ? strand_.target<generic_strand>()
+                                                       : nullptr),
         completions_{strand_, io_strand_, io_strand_ ? completion_pool::create() : nullptr},
         options_(std::move(options)),
         options_error_(validate_options(options_)),
