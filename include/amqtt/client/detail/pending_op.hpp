@@ -21,7 +21,6 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
-#include <variant>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/associated_allocator.hpp>
@@ -150,20 +149,20 @@ class op_work {
                                          asio::execution::outstanding_work.tracked))>;
 
  public:
-  op_work(const Handler& handler, const completion_context& ctx, bool pool)
-      : work_(pool ? work_variant(std::in_place_index<0>,
-                                  asio::prefer(ctx.strand->get_inner_executor(),
-                                               asio::execution::outstanding_work.tracked))
-                   : work_variant(std::in_place_index<1>,
-                                  asio::get_associated_executor(handler, ctx.executor))) {}
+  op_work(const Handler& handler, const completion_context& ctx, bool pool) {
+    if (pool)
+      io_.emplace(asio::prefer(ctx.strand->get_inner_executor(),
+                               asio::execution::outstanding_work.tracked));
+    else
+      handler_.emplace(asio::get_associated_executor(handler, ctx.executor));
+  }
 
   // The executor a completion off the pool path is posted to.
-  decltype(auto) get_executor() const noexcept { return std::get<1>(work_).get_executor(); }
+  decltype(auto) get_executor() const noexcept { return handler_->get_executor(); }
 
  private:
-  // One of the two, never both: a variant, not two optionals (smaller pending operations).
-  using work_variant = std::variant<io_tracked, work_tracker<handler_executor>>;
-  work_variant work_;
+  std::optional<io_tracked> io_;
+  std::optional<work_tracker<handler_executor>> handler_;
 };
 
 // A pending operation completing with `Args...`. Linked into an intrusive list while pending.
