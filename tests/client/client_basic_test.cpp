@@ -11,6 +11,7 @@
 #include <asio/experimental/deferred.hpp>
 #include <asio/use_future.hpp>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <thread>
@@ -59,7 +60,7 @@ struct connected_client {
 
 }  // namespace
 
-TEST_CASE("client: async_connect completes at CONNACK; id generated; events", "[client]") {
+TEST_CASE("client: async_connect completes at CONNACK, id generated, events", "[client]") {
   connected_client t({}, false);
   std::optional<std::error_code> result;
   bool session_present = true;
@@ -95,6 +96,82 @@ TEST_CASE("client: async_connect completes at CONNACK; id generated; events", "[
   asio::io_context io2;
   client other(io2);
   CHECK(other.client_id() != id);
+}
+
+// Every way of giving the client its executor (also built without RTTI, in
+// amqtt-tests-client-nortti, where the client cannot ask an any_io_executor what it holds).
+TEST_CASE("client: constructed from an io_context, its executor, a strand or an any_io_executor",
+          "[client]") {
+  fake_broker broker;
+  asio::io_context io;
+  using io_strand = asio::strand<asio::io_context::executor_type>;
+  using any_strand = asio::strand<asio::any_io_executor>;
+  // on_user_strand: whether the calling thread is inside the strand the test gave the client.
+  auto round_trip = [&](client& c, const std::function<bool()>& on_user_strand_now) {
+    std::optional<std::error_code> connected;
+    c.async_connect([&](std::error_code ec, bool) { connected = ec; });
+    REQUIRE(run_until(io, [&] { return connected.has_value(); }));
+    REQUIRE_FALSE(*connected);
+    bool subscribed = false;
+    c.async_subscribe({{"exec/t", qos::at_least_once}},
+                      [&](std::error_code ec, std::vector<suback_return_code>) {
+                        CHECK_FALSE(ec);
+                        subscribed = true;
+                      });
+    REQUIRE(run_until(io, [&] { return subscribed; }));
+    // Handlers run on the client's strand: never concurrently with the client, and inside a
+    // strand the user gave (shared or wrapped).
+    bool published = false;
+    bool on_user_strand = true;
+    c.async_publish("exec/t", "payload", qos::at_least_once, [&](std::error_code ec) {
+      CHECK_FALSE(ec);
+      on_user_strand = on_user_strand && on_user_strand_now();
+      published = true;
+    });
+    std::optional<message> m;
+    c.async_receive([&](std::error_code ec, message msg) {
+      CHECK_FALSE(ec);
+      on_user_strand = on_user_strand && on_user_strand_now();
+      m = std::move(msg);
+    });
+    REQUIRE(run_until(io, [&] { return published && m.has_value(); }));
+    CHECK(m->payload == "payload");
+    CHECK(on_user_strand);
+    bool done = false;
+    c.async_disconnect([&](std::error_code) { done = true; });
+    REQUIRE(run_until(io, [&] { return done; }));
+  };
+  const auto anywhere = [] {
+    return true;
+  };
+  SECTION("io_context") {
+    client c(io, fake_options(broker));
+    round_trip(c, anywhere);
+  }
+  SECTION("io_context executor") {
+    client c(io.get_executor(), fake_options(broker));
+    round_trip(c, anywhere);
+  }
+  SECTION("io_context executor as any_io_executor") {
+    client c(asio::any_io_executor(io.get_executor()), fake_options(broker));
+    round_trip(c, anywhere);
+  }
+  SECTION("concrete strand") {
+    const io_strand strand = asio::make_strand(io.get_executor());
+    client c(strand, fake_options(broker));
+    CHECK(c.get_executor() == asio::any_io_executor(strand));  // shared, not wrapped
+    round_trip(c, [&] { return strand.running_in_this_thread(); });
+  }
+  SECTION("concrete strand as any_io_executor") {
+    const io_strand strand = asio::make_strand(io.get_executor());
+    client c(asio::any_io_executor(strand), fake_options(broker));
+    round_trip(c, [&] { return strand.running_in_this_thread(); });
+  }
+  SECTION("strand of an any_io_executor") {
+    const any_strand strand = asio::make_strand(asio::any_io_executor(io.get_executor()));
+    client c(asio::any_io_executor(strand), fake_options(broker));
+    round_trip(c, [&] { return strand.running_in_this_thread(); });
+  }
 }
 
 TEST_CASE("client: publish at QoS 0, 1 and 2 with callbacks", "[client]") {

@@ -32,6 +32,7 @@
 #include <asio/async_result.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <asio/strand.hpp>
 
 #include "amqtt/client/detail/client_impl.hpp"
 #include "amqtt/client/detail/pending_op.hpp"
@@ -187,7 +188,14 @@ class client {
   explicit client(const asio::any_io_executor& ex, client_options options = {})
       : impl_(new detail::client_impl(ex, std::move(options)), detail::adopt_ref) {}
   explicit client(asio::io_context& io, client_options options = {})
-      : impl_(new detail::client_impl(io.get_executor(), std::move(options)), detail::adopt_ref) {}
+      : client(io.get_executor(), std::move(options)) {}
+  // The concrete types are kept (not only seen through any_io_executor), so they take the fast
+  // path also in builds without RTTI; a strand given is shared.
+  explicit client(const asio::io_context::executor_type& ex, client_options options = {})
+      : impl_(new detail::client_impl(ex, std::move(options)), detail::adopt_ref) {}
+  explicit client(const asio::strand<asio::io_context::executor_type>& strand,
+                  client_options options = {})
+      : impl_(new detail::client_impl(strand, std::move(options)), detail::adopt_ref) {}
 
   // Aborts every pending operation (operation_aborted) and closes the connection abruptly:
   // no DISCONNECT is sent, so the broker publishes the will. Call async_disconnect first for a

@@ -21,7 +21,6 @@
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <typeinfo>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -171,7 +170,7 @@ class client_impl {
   // Without RTTI (ASIO_NO_TYPEID) an any_io_executor cannot be asked what it holds, so the client
   // then always makes a strand<any_io_executor> around `ex`, whose type it knows (a strand given
   // by the user is wrapped rather than shared: handlers still run on it, in order). The
-  // io_context constructor below knows its executor's type in every build.
+  // overloads for an io_context executor or strand know the type in every build.
   static client_strand make_client_strand(const asio::any_io_executor& ex) {
     if (executor_target<io_strand>(ex) != nullptr) return {ex, strand_kind::io};
     if (executor_target<generic_strand>(ex) != nullptr) return {ex, strand_kind::generic};
@@ -182,11 +181,16 @@ class client_impl {
   static client_strand make_client_strand(const asio::io_context::executor_type& ex) {
     return {asio::any_io_executor(asio::make_strand(ex)), strand_kind::io};
   }
+  static client_strand make_client_strand(const io_strand& strand) {
+    return {asio::any_io_executor(strand), strand_kind::io};
+  }
 
   client_impl(const asio::any_io_executor& ex, client_options options)
       : client_impl(make_client_strand(ex), std::move(options)) {}
   client_impl(const asio::io_context::executor_type& ex, client_options options)
       : client_impl(make_client_strand(ex), std::move(options)) {}
+  client_impl(const io_strand& strand, client_options options)
+      : client_impl(make_client_strand(strand), std::move(options)) {}
 
   // any_io_executor::target<T>() does not check T (Asio 1.22): `s.kind` says which T it holds.
   client_impl(client_strand s, client_options options)
