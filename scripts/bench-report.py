@@ -192,40 +192,41 @@ def markdown(meta, cells):
 
     # Latency (the programs' default mode; latency runs use one connection on one thread).
     libs, qs, ps = grid(cells, "latency")
-    has = {l: l in libs for l in LIBS}
-    header = ["QoS", "payload"] + [f"{LAT_NAMES[l]} p50 / p99 / max µs" for l in libs]
-    if has["amqtt"] and has["libmosquitto"]:
-        header += ["asio-mqtt p50 / libmosquitto", "asio-mqtt p99 / libmosquitto"]
-    rows = []
-    for q in qs:
-        for p in ps:
-            row = [str(q), fmt_payload(p)]
-            for l in libs:
-                c = cells.get((l, "latency", q, p))
-                if c is None:
-                    row.append("—")
-                elif "error" in c:
-                    row.append("error")
-                else:
-                    s = f"{c['p50_us']:.0f} / {c['p99_us']:.0f} / {c['max_us']:.0f}"
-                    row.append(s + ("*" if c.get("timed_out") or c.get("lost") else ""))
-            if has["amqtt"] and has["libmosquitto"]:
-                for f in ("p50_us", "p99_us"):
-                    row.append(fmt_r(ratio(cells, "amqtt", "libmosquitto", "latency", q, p, f)))
-            rows.append(row)
-    out.append("\n#### Latency (publish → own message delivered back on the same connection, "
-               "one at a time)\n")
-    out.append(table(header, rows))
+    if libs:  # no latency runs (e.g. a throughput-only file): no latency tables
+        has = {l: l in libs for l in LIBS}
+        header = ["QoS", "payload"] + [f"{LAT_NAMES[l]} p50 / p99 / max µs" for l in libs]
+        if has["amqtt"] and has["libmosquitto"]:
+            header += ["asio-mqtt p50 / libmosquitto", "asio-mqtt p99 / libmosquitto"]
+        rows = []
+        for q in qs:
+            for p in ps:
+                row = [str(q), fmt_payload(p)]
+                for l in libs:
+                    c = cells.get((l, "latency", q, p))
+                    if c is None:
+                        row.append("—")
+                    elif "error" in c:
+                        row.append("error")
+                    else:
+                        s = f"{c['p50_us']:.0f} / {c['p99_us']:.0f} / {c['max_us']:.0f}"
+                        row.append(s + ("*" if c.get("timed_out") or c.get("lost") else ""))
+                if has["amqtt"] and has["libmosquitto"]:
+                    for f in ("p50_us", "p99_us"):
+                        row.append(fmt_r(ratio(cells, "amqtt", "libmosquitto", "latency", q, p, f)))
+                rows.append(row)
+        out.append("\n#### Latency (publish → own message delivered back on the same connection, "
+                   "one at a time)\n")
+        out.append(table(header, rows))
 
-    # Latency-mode CPU.
-    header = ["QoS", "payload"] + [f"{LAT_NAMES[l]} µs/round trip" for l in libs]
-    rows = []
-    for q in qs:
-        for p in ps:
-            rows.append([str(q), fmt_payload(p)] +
-                        [cell_text(cells, l, "latency", q, p, "cpu_us_per_msg", 1) for l in libs])
-    out.append("\n#### Client CPU per round trip in the latency runs (µs)\n")
-    out.append(table(header, rows))
+        # Latency-mode CPU.
+        header = ["QoS", "payload"] + [f"{LAT_NAMES[l]} µs/round trip" for l in libs]
+        rows = []
+        for q in qs:
+            for p in ps:
+                rows.append([str(q), fmt_payload(p)] +
+                            [cell_text(cells, l, "latency", q, p, "cpu_us_per_msg", 1) for l in libs])
+        out.append("\n#### Client CPU per round trip in the latency runs (µs)\n")
+        out.append(table(header, rows))
 
     # Loss / duplicates / errors.
     bad = []
@@ -285,7 +286,8 @@ def targets(cells):
         if not vals:
             lines.append(f"- {name}: not measured")
             return
-        worst = [f"{label} {v:.3f}×" for label, v in vals if not ok(v)]
+        # Four decimals, so that a miss never prints as the target value itself.
+        worst = [f"{label} {v:.4f}×" for label, v in vals if not ok(v)]
         met = not worst
         rng = f"{min(v for _, v in vals):.2f}×–{max(v for _, v in vals):.2f}×"
         lines.append(f"- {name}: **{'met' if met else 'missed'}** (range {rng}"
@@ -298,6 +300,9 @@ def targets(cells):
                 res.append((f"QoS {q} {fmt_payload(p)}", ratio(cells, lib, base, mode, q, p, field)))
         return res
 
+    if not any(a in libs and b in libs for a, b in PAIRS_RAW + PAIRS_MOSQ):
+        lines.append("- throughput and CPU targets: not evaluated (no like-for-like pair: "
+                     + ", ".join(f"{a} with {b}" for a, b in PAIRS_RAW + PAIRS_MOSQ) + ")")
     for a, b in PAIRS_RAW:
         if a in libs and b in libs:
             check(f"throughput ≥ {TARGET_TP_RAW}× raw reference ({NAMES[a]})",

@@ -128,6 +128,7 @@ int loop_threads = 2;  // --threads 1|2 (throughput)
 // socket to be ready, then lets libmosquitto read, write and do its housekeeping (keepalive).
 void pump(std::initializer_list<mosquitto*> clients, int timeout_ms) {
   pollfd fds[2];
+  if (clients.size() > 2) throw std::logic_error("pump: at most 2 clients");
   nfds_t n = 0;
   for (mosquitto* m : clients) {
     const short want_out = mosquitto_want_write(m) ? POLLOUT : 0;
@@ -139,7 +140,9 @@ void pump(std::initializer_list<mosquitto*> clients, int timeout_ms) {
   for (mosquitto* m : clients) {
     const short ev = fds[n++].revents;
     if (ev & (POLLIN | POLLERR | POLLHUP)) check(mosquitto_loop_read(m, 1), "loop_read");
-    if (ev & POLLOUT) check(mosquitto_loop_write(m, 1), "loop_write");
+    // Also write what the read's callbacks queued (a publish from on_message), as
+    // mosquitto_loop() does through its socketpair wake-up, instead of waiting one more poll.
+    if ((ev & POLLOUT) || mosquitto_want_write(m)) check(mosquitto_loop_write(m, 1), "loop_write");
     check(mosquitto_loop_misc(m), "loop_misc");
   }
 }
