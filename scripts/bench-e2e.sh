@@ -66,7 +66,7 @@ while [[ $# -gt 0 ]]; do
     --no-build) do_build=0; shift ;;
     --smoke) smoke=1; shift ;;
     --quiet) quiet=1; shift ;;
-    -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "bench-e2e.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
