@@ -70,7 +70,18 @@ def aggregate(results):
         agg["lost"] = max(r.get("lost", 0) for r in ok)
         agg["duplicates"] = max(r.get("duplicates", 0) for r in ok)
         agg["timed_out"] = any(r.get("timed_out") for r in ok)
-        agg["_by_repeat"] = {r["repeat"]: r for r in ok if "repeat" in r}
+        by_repeat = {}
+        for r in ok:
+            if "repeat" not in r:
+                continue
+            if r["repeat"] in by_repeat:
+                # Two runs of one cell with the same repeat number: results of separate script
+                # runs merged into one file. Pairing them by repeat would silently drop one.
+                sys.exit(f"bench-report.py: {key[0]} {key[1]} QoS {key[2]} {key[3]} B has two "
+                         f"runs with repeat {r['repeat']} (results of separate bench-e2e.sh runs "
+                         "merged?); renumber the repeats so each is unique per cell")
+            by_repeat[r["repeat"]] = r
+        agg["_by_repeat"] = by_repeat
         out[key] = agg
     return out
 
