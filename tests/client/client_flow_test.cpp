@@ -198,3 +198,56 @@ TEST_CASE("client: async_connect cancellation leaves the loop running", "[client
   CHECK_FALSE(*ec2);
   CHECK(broker.connect_attempts == 1);
 }
+
+TEST_CASE("client: a server that sends and does not read cannot grow the output without bound",
+          "[client][flow]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
+  asio::io_context io;
+  auto o = fake_options(broker);
+  o.read_buffer_size = 4096;
+  o.session.max_output_bytes = 4096;
+  o.session.keep_alive = std::chrono::seconds(1);  // dead-link detection: PINGRESP within 0.5 s
+  client c(io, o);
+  std::vector<client_event> events;
+  c.set_event_handler([&](const client_event& e) { events.push_back(e); });
+  connect(io, c);
+
+  // From now on the broker reads nothing (writes never complete) and sends 1 MB of PUBRELs,
+  // each of which the client answers with a 4-byte PUBCOMP.
+  broker.stall_writes = true;
+  std::vector<std::uint8_t> flood;
+  for (std::uint32_t i = 0; i < 250'000; ++i) {
+    const auto id = static_cast<std::uint16_t>(1 + i % 65535);
+    const std::uint8_t b[4] = {0x62, 0x02, static_cast<std::uint8_t>(id >> 8),
+                               static_cast<std::uint8_t>(id & 0xFF)};
+    flood.insert(flood.end(), b, b + 4);
+  }
+  fake_transport* t = broker.current;
+  REQUIRE(t != nullptr);
+  t->push_bytes(flood);
+  run_for(io, 200ms);
+  const std::size_t consumed = flood.size() - t->inbound_pending();
+  INFO("bytes read while the writes were stalled: " << consumed);
+  // The client stopped reading once the acknowledgements waiting behind the stalled write passed
+  // max(2 x 4096, 4096 + 64 KiB); one more read (4096 B) may have added to them.
+  CHECK(t->inbound_pending() > 0);
+  CHECK(consumed <= 4096 + (64u << 10) + 2 * 4096);
+
+  // The link is dead for the client: the PINGREQ cannot go out, no PINGRESP comes, and the
+  // connection is closed with keepalive_timeout (not left hanging).
+  const auto lost = [&] {
+    for (auto& e : events)
+      if (auto* d = std::get_if<event::disconnected>(&e))
+        return d->reason == make_error_code(protocol_errc::keepalive_timeout);
+    return false;
+  };
+  CHECK(run_until(io, lost, 5000ms));
+  // And it reconnects to a broker that reads again.
+  broker.stall_writes = false;
+  const auto reconnected = [&] {
+    int n = 0;
+    for (auto& e : events) n += std::holds_alternative<event::connected>(e) ? 1 : 0;
+    return n >= 1;
+  };
+  CHECK(run_until(io, reconnected, 5000ms));
+}

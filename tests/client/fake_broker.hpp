@@ -70,6 +70,10 @@ class fake_transport final : public transport {
     (void)encode_append(p, inbound_);
     wake();
   }
+  void push_bytes(const std::vector<std::uint8_t>& b) {
+    inbound_.insert(inbound_.end(), b.begin(), b.end());
+    wake();
+  }
   void push_eof() {
     eof_ = true;
     wake();
@@ -92,6 +96,7 @@ class fake_transport final : public transport {
   fake_broker& broker_;
   asio::any_io_executor ex_;
   asio::steady_timer read_timer_;
+  asio::steady_timer write_timer_;  // stalled writes wait here
   bool reading_ = false;
   asio::mutable_buffer read_buf_;
   std::vector<std::uint8_t> inbound_;
@@ -116,6 +121,8 @@ class fake_broker {
   bool ack_publishes = true;    // PUBACK / PUBREC / PUBCOMP
   bool echo = true;             // route publishes to matching subscriptions of the client
   bool answer_pings = true;     // PINGRESP
+  bool stall_writes = false;    // writes from now on never complete (until close): a peer that
+                                // does not read
   bool record = true;           // keep sent_packet copies in `received`
   std::vector<std::string> refused_filters;  // SUBACK 0x80 for these
 
@@ -267,7 +274,7 @@ class fake_broker {
 };
 
 inline fake_transport::fake_transport(fake_broker& b, asio::any_io_executor ex)
-    : broker_(b), ex_(std::move(ex)), read_timer_(ex_) {
+    : broker_(b), ex_(std::move(ex)), read_timer_(ex_), write_timer_(ex_) {
   ++broker_.transports_alive;
 }
 
@@ -340,6 +347,14 @@ inline void fake_transport::wait_read(io_handler_ptr h) {
 
 inline void fake_transport::async_write(asio::const_buffer buf, io_handler& h) {
   ++broker_.writes;
+  if (broker_.stall_writes && !closed_) {  // completes only when close() cancels the wait
+    write_timer_.expires_at(asio::steady_timer::time_point::max());
+    io_handler_ptr hp(h);
+    const auto alloc = hp.get_allocator();
+    write_timer_.async_wait(asio::bind_allocator(
+        alloc, [p = std::move(hp)](std::error_code) mutable { p(asio::error::operation_aborted); }));
+    return;
+  }
   std::error_code ec;
   if (closed_) {
     ec = asio::error::operation_aborted;
@@ -363,6 +378,7 @@ inline void fake_transport::close() noexcept {
   connected_ = false;
   if (broker_.current == this) broker_.current = nullptr;
   read_timer_.cancel();
+  write_timer_.cancel();
 }
 
 // Runs `io` on this thread until pred() holds or `timeout` passes. Returns pred().

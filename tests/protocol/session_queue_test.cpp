@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdio>
+
 #include "protocol/support/scripted_peer.hpp"
 
 using namespace amqtt;
@@ -244,4 +246,37 @@ TEST_CASE("disconnect while waiting for CONNACK and while offline",
     CHECK_FALSE(p.close_reason());
     CHECK_FALSE(p.s.has_output());
   }
+}
+
+TEST_CASE("max_output_bytes = 0 is taken as 1: requests still go out one at a time",
+          "[protocol][queue]") {
+  auto o = test_options();
+  o.max_output_bytes = 0;
+  scripted_peer p(o);
+  CHECK(p.s.options().max_output_bytes == 1);
+  p.establish();
+  std::error_code ec;
+  p.s.publish("t", "a", qos::at_least_once, false, ec);
+  p.s.publish("t", "b", qos::at_least_once, false, ec);
+  CHECK(p.s.queued_count() == 1);  // the first fills the output
+  p.expect(publish_hex("t", "a", qos::at_least_once, 1));
+  p.expect(publish_hex("t", "b", qos::at_least_once, 2));
+  CHECK(p.s.queued_count() == 0);
+}
+
+TEST_CASE("output_size counts acknowledgements beyond max_output_bytes", "[protocol][queue]") {
+  auto o = test_options();
+  o.max_output_bytes = 16;
+  scripted_peer p(o);
+  p.establish();
+  std::string flood;
+  for (int i = 1; i <= 100; ++i) {  // PUBRELs for unknown ids: each answered with a PUBCOMP
+    char b[16];
+    std::snprintf(b, sizeof b, "62 02 %04x ", i);
+    flood += b;
+  }
+  p.feed(flood);
+  CHECK(p.s.output_size() == 400);  // 100 PUBCOMPs: a driver must stop reading (client does)
+  p.take();
+  CHECK(p.s.output_size() == 0);
 }

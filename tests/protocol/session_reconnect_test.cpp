@@ -33,11 +33,22 @@ TEST_CASE("un-acked PUBLISHes are re-sent with DUP=1 and their ids in order, PUB
   CHECK(p.take().substr(0, 2) == "10");
   p.expect_nothing();  // nothing is re-sent before CONNACK
   p.feed(present ? "20 02 01 00" : "20 02 00 00");
-  // PUBRELs in PUBREC order, then the PUBLISHes (never 3 or 5 again) with DUP=1, same ids.
-  p.expect("62 02 0005 62 02 0003" + publish_hex("t", "m1", qos::at_least_once, 1, true) +
-           publish_hex("t", "m2", qos::exactly_once, 2, true));
-  p.feed("40 02 0001 50 02 0002");
-  p.expect("62 02 0002");
+  if (present) {
+    // PUBRELs in PUBREC order, then the PUBLISHes (never 3 or 5 again) with DUP=1, same ids.
+    p.expect("62 02 0005 62 02 0003" + publish_hex("t", "m1", qos::at_least_once, 1, true) +
+             publish_hex("t", "m2", qos::exactly_once, 2, true));
+    p.feed("40 02 0001 50 02 0002");
+    p.expect("62 02 0002");
+  } else {
+    // The server lost the session, and with it maybe 5 and 3 undelivered (a server may deliver
+    // at PUBREL): their PUBLISHes go again, in PUBREC order, before the others (DUP=1, same ids).
+    p.expect(publish_hex("t", "m5", qos::exactly_once, 5, true) +
+             publish_hex("t", "m3", qos::exactly_once, 3, true, true) +
+             publish_hex("t", "m1", qos::at_least_once, 1, true) +
+             publish_hex("t", "m2", qos::exactly_once, 2, true));
+    p.feed("50 02 0005 50 02 0003 40 02 0001 50 02 0002");
+    p.expect("62 02 0005 62 02 0003 62 02 0002");
+  }
   p.feed("70 02 0005 70 02 0003 70 02 0002");
   const auto done = p.all<publish_done_event>();
   REQUIRE(done.size() == 5);
@@ -187,4 +198,107 @@ TEST_CASE("an unacknowledged resubscription is superseded by the next one",
   p.feed("90 03 0003 01");
   CHECK(p.count<resubscribed_event>() == 1);
   CHECK_FALSE(p.closed());
+}
+
+TEST_CASE("session lost after PUBREC: the QoS 2 PUBLISH is sent again, not only its PUBREL",
+          "[protocol][reconnect][qos2][MQTT-4.3.3-1]") {
+  // A server may deliver a QoS 2 message when PUBREL arrives (mosquitto does). If it lost the
+  // session between PUBREC and PUBREL, a re-sent PUBREL would be answered with PUBCOMP and the
+  // message reported delivered although nobody got it.
+  scripted_peer p;  // clean session: every CONNACK says session present 0
+  p.establish();
+  std::error_code ec;
+  const request_id m = p.s.publish("t", "important", qos::exactly_once, false, ec);
+  p.take();
+  p.feed("50 02 0001");    // PUBREC
+  p.expect("62 02 0001");  // PUBREL, lost with the connection
+  p.drop();
+  p.establish(false);
+  p.expect(publish_hex("t", "important", qos::exactly_once, 1, true));
+  p.feed("70 02 0001");  // a PUBCOMP before the PUBREC: the flow is at its PUBREC step again
+  CHECK(p.closed());
+  CHECK(p.count<publish_done_event>() == 0);
+  p.drop();
+
+  p.establish(false);
+  p.expect(publish_hex("t", "important", qos::exactly_once, 1, true));
+  p.feed("50 02 0001");
+  p.expect("62 02 0001");
+  p.feed("70 02 0001");
+  const auto done = p.all<publish_done_event>();
+  REQUIRE(done.size() == 1);
+  CHECK(done[0].id == m);
+  CHECK_FALSE(done[0].error);
+  CHECK(p.s.inflight_count() == 0);
+}
+
+TEST_CASE("session kept after PUBREC: only the PUBREL is re-sent",
+          "[protocol][reconnect][qos2][MQTT-4.3.3-1][MQTT-4.4.0-1]") {
+  auto o = test_options();
+  o.clean_session = false;
+  scripted_peer p(o);
+  p.establish();
+  std::error_code ec;
+  p.s.publish("t", "x", qos::exactly_once, false, ec);
+  p.take();
+  p.feed("50 02 0001");
+  p.expect("62 02 0001");
+  p.drop();
+  p.establish(true);
+  p.expect("62 02 0001");  // never the PUBLISH again in the same session
+  p.feed("70 02 0001");
+  CHECK(p.count<publish_done_event>() == 1);
+}
+
+TEST_CASE("a second reconnect re-sends resubscriptions and user requests in the first one's order",
+          "[protocol][reconnect][subscribe][MQTT-4.6.0-1][MQTT-4.4.0-1]") {
+  auto o = test_options();
+  o.clean_session = false;
+  scripted_peer p(o);
+  p.establish();
+  std::error_code ec;
+  p.s.subscribe({{"a", qos::at_least_once}}, ec);  // id 1
+  p.expect("82 06 0001 0001 61 01");
+  p.feed("90 03 0001 01");
+  const request_id u = p.s.unsubscribe({"a"}, ec);  // id 2
+  p.expect("a2 05 0002 0001 61");
+  p.drop();
+
+  // The server lost the session: resubscription (id 3) first, then the re-sent UNSUBSCRIBE.
+  p.establish(false);
+  p.expect("82 06 0003 0001 61 01  a2 05 0002 0001 61");
+  p.drop();  // before either ack
+
+  // Session present now: the same order again, so the UNSUBSCRIBE still applies last.
+  p.establish(true);
+  p.expect("82 06 0003 0001 61 01  a2 05 0002 0001 61");
+  p.feed("90 03 0003 01  b0 02 0002");
+  const auto done = p.all<unsubscribe_done_event>();
+  REQUIRE(done.size() == 1);
+  CHECK(done[0].id == u);
+  CHECK(p.s.subscription_count() == 0);
+}
+
+TEST_CASE("a stale resubscription does not override a newer SUBSCRIBE's QoS on a second reconnect",
+          "[protocol][reconnect][subscribe][MQTT-4.6.0-1]") {
+  auto o = test_options();
+  o.clean_session = false;
+  scripted_peer p(o);
+  p.establish();
+  std::error_code ec;
+  p.s.subscribe({{"a", qos::at_most_once}}, ec);  // id 1
+  p.take();
+  p.feed("90 03 0001 00");
+  p.s.subscribe({{"a", qos::exactly_once}}, ec);  // id 2: upgrade to QoS 2, not acknowledged
+  p.take();
+  p.drop();
+  p.establish(false);
+  p.expect("82 06 0003 0001 61 00  82 06 0002 0001 61 02");
+  p.drop();
+  p.establish(true);
+  p.expect("82 06 0003 0001 61 00  82 06 0002 0001 61 02");
+  p.feed("90 03 0003 00  90 03 0002 02");
+  p.drop();
+  p.establish(false);
+  p.expect("82 06 0004 0001 61 02");  // what the application asked for last
 }

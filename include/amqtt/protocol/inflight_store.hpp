@@ -5,8 +5,11 @@
 //  - `unacked`: PUBLISH QoS 1/2 awaiting PUBACK/PUBREC, SUBSCRIBE awaiting SUBACK, UNSUBSCRIBE
 //    awaiting UNSUBACK, in the order they were first sent [MQTT-4.6.0-1];
 //  - `released`: QoS 2 flows whose PUBREC arrived (PUBREL sent, awaiting PUBCOMP), in the order
-//    the PUBRECs arrived [MQTT-4.6.0-4]. Their topic and payload are dropped: the PUBLISH is never
-//    sent again once PUBREL was sent [MQTT-4.3.3-1].
+//    the PUBRECs arrived [MQTT-4.6.0-4]. Within a session their PUBLISH is never sent again once
+//    PUBREL was sent [MQTT-4.3.3-1], but topic and payload are kept until PUBCOMP: when the
+//    server loses the session (CONNACK session present 0) it may never have delivered the
+//    message (a server may deliver at PUBREL), so the session sends the PUBLISH again
+//    (unrelease_all).
 //
 // Allocation-free in steady state: flows live in slots that are recycled through a free list
 // (never freed one by one), found by packet id through a flat 65,536-entry index, and chained in
@@ -82,9 +85,29 @@ class inflight_store {
     if (s == npos) return;
     node& n = slots_[s];
     n.flow.phase = flow_phase::await_pubcomp;
-    park(n);  // the PUBLISH is never sent again
     unlink(unacked_, s);
     link_back(released_, s);
+  }
+
+  // Every released flow back to the PUBREC step, at the front of the `unacked` order, in the
+  // released order (they were sent before the flows still awaiting their first ack).
+  void unrelease_all() noexcept {
+    while (released_.tail != npos) {
+      const std::uint32_t s = released_.tail;
+      unlink(released_, s);
+      slots_[s].flow.phase = flow_phase::await_pubrec;
+      link_front(unacked_, s);
+    }
+  }
+
+  // Moves the first `n` flows of the `unacked` order to its end, keeping their order: flows that
+  // were sent on the wire after later-added ones (see session::handle_connack).
+  void rotate_unacked(std::size_t n) noexcept {
+    for (; n > 0 && unacked_.head != npos; --n) {
+      const std::uint32_t s = unacked_.head;
+      unlink(unacked_, s);
+      link_back(unacked_, s);
+    }
   }
 
   // Removes the flow (its final ack arrived); its slot is recycled. `packet_id` must be in flight.
@@ -200,6 +223,18 @@ class inflight_store {
     else
       slots_[e.tail].next = s;
     e.tail = s;
+    ++e.count;
+  }
+
+  void link_front(ends& e, std::uint32_t s) noexcept {
+    node& n = slots_[s];
+    n.prev = npos;
+    n.next = e.head;
+    if (e.head == npos)
+      e.tail = s;
+    else
+      slots_[e.head].prev = s;
+    e.head = s;
     ++e.count;
   }
 

@@ -77,6 +77,7 @@ struct session_options {
   std::size_t max_queued_bytes = 64u << 20;  // their topic + payload bytes
   std::size_t max_output_bytes = 1u << 20;   // encoded bytes buffered for the transport; beyond
                                              // this, new requests wait in the (bounded) queue
+                                             // (0 is taken as 1: one packet at a time)
   std::size_t max_incoming_packet_size = 16u << 20;
 };
 
@@ -185,6 +186,12 @@ class session {
   std::size_t queued_count() const noexcept;    // requests waiting to be sent
   std::size_t queued_bytes() const noexcept;
   std::size_t subscription_count() const noexcept;  // remembered for resubscription
+  // Bytes of output not handed out yet. Requests stop filling it at max_output_bytes, but the
+  // acknowledgements input makes (PUBACK, PUBREC, PUBREL, PUBCOMP) are always added: a driver
+  // whose writes are stalled stops reading while this is large (the client: above
+  // 2 x max_output_bytes, at least max_output_bytes + 64 KiB), or a server that sends and does
+  // not read would grow it without bound.
+  std::size_t output_size() const noexcept { return out_.size(); }
 
   // Filters per resubscription SUBSCRIBE (after a CONNACK with session_present = 0), and the
   // most filter bytes one such SUBSCRIBE carries; more filters go in further SUBSCRIBEs.
@@ -260,7 +267,10 @@ inline session::session(session_options options)
       queue_(options_.max_queued, options_.max_queued_bytes),
       keepalive_(std::chrono::duration_cast<std::chrono::milliseconds>(std::clamp(
                      options_.keep_alive, std::chrono::seconds(0), std::chrono::seconds(65535))),
-                 options_.ping_timeout) {}
+                 options_.ping_timeout) {
+  // 0 would keep every request waiting forever: the output is never below it.
+  if (options_.max_output_bytes == 0) options_.max_output_bytes = 1;
+}
 
 inline const session_options& session::options() const noexcept { return options_; }
 inline session_state session::state() const noexcept { return state_; }
@@ -421,22 +431,32 @@ inline void session::handle_connack(const connack_packet& c, steady_time now) {
       inflight_.erase(id);
       ids_.release(id);
     }
+    // Our QoS 2 messages past PUBREC: the lost session may have held them undelivered (a server
+    // may deliver at PUBREL, as mosquitto does), and a PUBREL alone would be answered with a
+    // PUBCOMP for nothing. Send the PUBLISH again instead: at least once, like the flows still
+    // awaiting PUBREC.
+    inflight_.unrelease_all();
     resend_count = inflight_.unacked_count();
     queue_resubscriptions();
     while (!resubscribe_.empty() && !ids_.exhausted()) {
       send_new(resubscribe_.front());
       resubscribe_.pop_front();
     }
+    // The resubscriptions go out before the re-sends: put them first in the unacked order too,
+    // so that a re-send on a later connection (session present) keeps this wire order and a
+    // user's re-sent UNSUBSCRIBE or SUBSCRIBE still applies after them.
+    inflight_.rotate_unacked(resend_count);
   }
   // Re-send what was sent but not acknowledged, same ids [MQTT-4.4.0-1]: PUBRELs in PUBREC
   // order [MQTT-4.6.0-4], then PUBLISH (DUP=1 [MQTT-3.3.1-1]) / SUBSCRIBE / UNSUBSCRIBE in
   // their original order [MQTT-4.6.0-1]. Only the flows from before this CONNACK: the
-  // resubscriptions just sent were appended after them.
+  // resubscriptions just sent come before them in the unacked order.
   inflight_.for_each_released(
       [&](const detail::outbound_flow& f) { append(pubrel_packet{f.packet_id}); });
+  const std::size_t skip = inflight_.unacked_count() - resend_count;
   std::size_t n = 0;
   inflight_.for_each_unacked([&](const detail::outbound_flow& f) {
-    if (n++ < resend_count) encode_flow(f, true);
+    if (n++ >= skip) encode_flow(f, true);
   });
   drain();
 }
@@ -479,7 +499,7 @@ inline void session::handle_pubrec(std::uint16_t id) {
     return;
   }
   if (f->phase == detail::flow_phase::await_pubrec) {
-    inflight_.release(id);  // never re-send this PUBLISH from now on [MQTT-4.3.3-1]
+    inflight_.release(id);  // not re-sent in this session from now on [MQTT-4.3.3-1]
     append(pubrel_packet{id});
   } else if (f->phase == detail::flow_phase::await_pubcomp) {
     append(pubrel_packet{id});  // a repeated PUBREC: the PUBREL may have been lost

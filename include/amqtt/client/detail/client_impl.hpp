@@ -571,6 +571,16 @@ class client_impl {
     return receive_op_ != nullptr || receive_into_op_ != nullptr;
   }
 
+  // Stop reading: the acknowledgements that input makes are piling up behind a write that does
+  // not complete (a server that sends and does not read). Requests stop at max_output_bytes, so
+  // this limit is only reached by acknowledgements; the output then stays below it plus what
+  // one read can add. Reading resumes once the write completes and the output is handed out.
+  // The dead-link timer keeps running: a link whose writes never complete is dead.
+  bool output_backlogged() const noexcept {
+    const std::size_t budget = session_.options().max_output_bytes;
+    return session_.output_size() > budget + std::max<std::size_t>(budget, 64u << 10);
+  }
+
   // Stop decoding input: the receive queue is full and nobody is receiving. Never while
   // stopping (the session must be drained then).
   bool input_blocked() const noexcept {
@@ -690,7 +700,7 @@ class client_impl {
       transport_->async_read_some(asio::buffer(scratch_), read_h_);
       return;
     }
-    if (graceful_pending_ || input_blocked()) return;
+    if (graceful_pending_ || input_blocked() || output_backlogged()) return;
     std::uint8_t* p = session_.prepare_input(options_.read_buffer_size);
     reading_ = true;
     transport_->async_read_some(asio::buffer(p, options_.read_buffer_size), read_h_);
