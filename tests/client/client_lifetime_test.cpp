@@ -286,6 +286,74 @@ TEST_CASE("client: the io_context destroyed with operations outstanding leaks no
   CHECK(broker.transports_alive == 0);
 }
 
+namespace {
+// Counts its live copies, to see when a handler holding one is destroyed.
+struct live_counter {
+  static inline int alive = 0;
+  live_counter() { ++alive; }
+  live_counter(const live_counter&) { ++alive; }
+  live_counter(live_counter&&) noexcept { ++alive; }
+  live_counter& operator=(const live_counter&) = default;
+  ~live_counter() { --alive; }
+};
+
+// An application object that owns its client and passes shared_from_this() to its handlers (a
+// common Asio idiom, and what a coroutine frame holding the client amounts to).
+struct owning_app : std::enable_shared_from_this<owning_app> {
+  static inline int alive = 0;
+  client c;
+  owning_app(asio::io_context& io, client_options o) : c(io, std::move(o)) { ++alive; }
+  ~owning_app() { --alive; }
+  void start() {
+    c.async_receive([self = shared_from_this()](std::error_code, message) {});
+    c.set_event_handler([self = shared_from_this()](const client_event&) {});
+  }
+};
+}  // namespace
+
+TEST_CASE("client: the io_context destroyed with a cancellable operation pending frees it",
+          "[client][lifetime]") {
+  // The canceller in the operation's slot held a reference to the client: nothing freed the
+  // operation, and the signal destroyed after the io_context then destroyed the client too late.
+  // (As with Asio's own operations, the signal must outlive the operation.)
+  fake_broker broker;
+  live_counter::alive = 0;
+  auto signal = std::make_unique<asio::cancellation_signal>();
+  {
+    asio::io_context io;
+    {
+      client c(io, fake_options(broker));
+      connect(io, c);
+      c.async_receive(asio::bind_cancellation_slot(
+          signal->slot(), [t = live_counter()](std::error_code, message) {}));
+      run_for(io, 10ms);
+      CHECK(live_counter::alive == 1);
+      io.stop();
+    }
+  }
+  CHECK(live_counter::alive == 0);  // the handler was destroyed with the io_context
+  CHECK(broker.transports_alive == 0);
+  signal.reset();  // after the io_context: must not touch the client (ASan)
+}
+
+TEST_CASE("client: the io_context destroyed frees handlers that own the client",
+          "[client][lifetime]") {
+  fake_broker broker;
+  owning_app::alive = 0;
+  {
+    asio::io_context io;
+    auto app = std::make_shared<owning_app>(io, fake_options(broker));
+    connect(io, app->c);
+    app->start();
+    app.reset();  // only the handlers hold the application now
+    run_for(io, 10ms);
+    CHECK(owning_app::alive == 1);
+    // Destroying the io_context drops the client's pending handlers like Asio drops its own.
+  }
+  CHECK(owning_app::alive == 0);
+  CHECK(broker.transports_alive == 0);
+}
+
 TEST_CASE("client: completions still queued when the client goes away run normally",
           "[client][lifetime]") {
   // Their memory comes from the client's completion pool, which they keep alive.

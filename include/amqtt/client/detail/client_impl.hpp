@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -30,7 +31,10 @@
 #include <asio/buffer.hpp>
 #include <asio/cancellation_type.hpp>
 #include <asio/error.hpp>
+#include <asio/execution/context.hpp>
+#include <asio/execution_context.hpp>
 #include <asio/io_context.hpp>
+#include <asio/query.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
@@ -147,6 +151,37 @@ inline std::error_code validate_options(const client_options& o) {
   return validate_packet(c);
 }
 
+// Every client_impl of an execution context, so that the context's shutdown (io_context
+// destruction) can drop the user handlers the clients hold, as Asio's own I/O objects have theirs
+// destroyed by the context: pending operations live in client_impl, not in the io_context, so a
+// handler that owns the client (a coroutine frame holding it, an object passing
+// shared_from_this()) would otherwise keep it alive forever.
+class client_registry final : public asio::execution_context::service {
+ public:
+  static inline asio::execution_context::id id;
+
+  explicit client_registry(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+
+  void add(client_impl* c) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    clients_.push_back(c);
+  }
+  void remove(client_impl* c) noexcept {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = std::find(clients_.begin(), clients_.end(), c);
+    if (it != clients_.end()) {
+      *it = clients_.back();
+      clients_.pop_back();
+    }
+  }
+
+ private:
+  void shutdown() override;
+
+  std::mutex mutex_;
+  std::vector<client_impl*> clients_;
+};
+
 class client_impl {
  public:
   // The strand, type-erased. When the executor given is an io_context's (the common case) the
@@ -210,6 +245,8 @@ class client_impl {
         timer_h_(this) {
     options_.session.client_id = session_.options().client_id;
     if (!options_.transport) options_.transport = &make_tcp_transport;
+    registry_ = &asio::use_service<client_registry>(asio::query(strand_, asio::execution::context));
+    registry_->add(this);
   }
 
   client_impl(const client_impl&) = delete;
@@ -219,6 +256,7 @@ class client_impl {
     // Reached only when nothing refers to us any more: no I/O, no timer wait, no posted
     // closure. Operations still stored here are dropped without being called (their
     // io_context is going away, or they were aborted already).
+    if (registry_) registry_->remove(this);
     drop_all_ops();
     // Completions still queued in the io_context keep the pool alive until they are freed.
     if (completions_.pool) completions_.pool->release();
@@ -226,6 +264,13 @@ class client_impl {
 
   // ---- reference counting ----------------------------------------------------------------
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  // A reference unless the count already reached 0 (the object is being destroyed).
+  bool try_add_ref() noexcept {
+    std::size_t n = refs_.load(std::memory_order_relaxed);
+    while (n != 0)
+      if (refs_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) return true;
+    return false;
+  }
   void release() noexcept {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
@@ -421,6 +466,22 @@ class client_impl {
     timer_.cancel();
   }
 
+  // The execution context is shutting down (client_registry::shutdown, on the thread that
+  // destroys it; nothing runs any more). Drops every user handler without calling it: pending
+  // operations, the event handler, per-subscription handlers. The context destroys its own
+  // handlers (I/O, timer, posted closures) after this, which releases their references.
+  void on_context_shutdown() noexcept {
+    registry_ = nullptr;  // it is going away
+    shutdown_ = true;
+    stop_requested_ = true;
+    running_ = false;
+    event_handler_ = nullptr;
+    drop_all_ops();
+    handlers_.clear();
+    pending_subscribes_.clear();
+    rx_queue_.clear();
+  }
+
   // Cancellation requests (posted to the strand by the slot handlers).
   void cancel_publish(request_id id) {
     if (shutdown_ || !publish_ops_.find(id)) return;
@@ -507,15 +568,21 @@ class client_impl {
     slot slots_[3];
   };
 
+  // Installed in the operation's cancellation slot. It holds no reference: one would keep the
+  // client alive through the slot of an operation that only the client's destruction clears (a
+  // cycle, leaked or, once the io_context is gone, destroyed too late). The slot is cleared when
+  // the operation completes or is dropped, before the client goes away, so `self` is valid
+  // whenever the canceller is called (Asio: a signal is not emitted concurrently with the
+  // operation's completion).
   struct canceller {
-    impl_ptr self;
+    client_impl* self;
     std::uint64_t id;
     cancel_kind kind;
     void operator()(asio::cancellation_type type) const {
       if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
                    asio::cancellation_type::total)) == asio::cancellation_type::none)
         return;
-      asio::post(self->strand(), [self = self, id = id, kind = kind] {
+      asio::post(self->strand(), [self = impl_ptr(self), id = id, kind = kind] {
         switch (kind) {
           case cancel_kind::publish:
             self->cancel_publish(id);
@@ -562,7 +629,7 @@ class client_impl {
   template <class Op>
   void install_canceller(Op* op, cancel_kind kind) {
     if (op->slot.is_connected())
-      op->slot.template emplace<canceller>(canceller{impl_ptr(this), op->id, kind});
+      op->slot.template emplace<canceller>(canceller{this, op->id, kind});
   }
 
   static steady_time now() noexcept { return clock::now(); }
@@ -1008,6 +1075,7 @@ class client_impl {
 
   // ---- data --------------------------------------------------------------------------------
   std::atomic<std::size_t> refs_{1};
+  client_registry* registry_ = nullptr;  // null once the context shut down
   strand_type strand_;
   const io_strand* io_strand_;  // the concrete strand inside strand_ (one of these)
   const generic_strand* generic_strand_;
@@ -1086,6 +1154,25 @@ inline impl_ptr::impl_ptr(const impl_ptr& o) noexcept : p_(o.p_) {
 }
 inline impl_ptr::~impl_ptr() {
   if (p_) p_->release();
+}
+
+inline void client_registry::shutdown() {
+  // Take a reference to each live client under the lock (one being destroyed removes itself),
+  // then run the hooks without it: dropping a handler may destroy a client, which removes
+  // itself from here.
+  std::vector<impl_ptr> live;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<client_impl*> rest;
+    for (client_impl* c : clients_) {
+      if (c->try_add_ref())
+        live.emplace_back(c, adopt_ref);
+      else
+        rest.push_back(c);
+    }
+    clients_.swap(rest);
+  }
+  for (const impl_ptr& c : live) c->on_context_shutdown();
 }
 
 }  // namespace amqtt::detail
