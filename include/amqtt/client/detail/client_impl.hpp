@@ -639,9 +639,10 @@ class client_impl {
   }
 
   // Stop reading: the acknowledgements that input makes are piling up behind a write that does
-  // not complete (a server that sends and does not read). Requests stop at max_output_bytes, so
-  // this limit is only reached by acknowledgements; the output then stays below it plus what
-  // one read can add. Reading resumes once the write completes and the output is handed out.
+  // not complete (a server that sends and does not read). Requests stop at max_output_bytes
+  // (the packet that crosses it is still added whole: a very large publish can also reach this
+  // limit, and reading then waits for the current write); the output stays below the limit plus
+  // what one read can add. Reading resumes once the write completes and the output is handed out.
   // The dead-link timer keeps running: a link whose writes never complete is dead.
   bool output_backlogged() const noexcept {
     const std::size_t budget = session_.options().max_output_bytes;
