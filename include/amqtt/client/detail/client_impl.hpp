@@ -961,8 +961,10 @@ class client_impl {
   void drain_check() {
     if (!closing_ || connecting_ || reading_ || writing_) return;
     closing_ = false;
-    retired_transport_ = std::move(transport_);  // destroyed at the next attempt (not inside
-                                                 // one of its own completion handlers)
+    // Destroyed at the next attempt. With several brokers that attempt starts at once, still
+    // inside this transport's completion handler (on_connect_io / on_read_io): the transports
+    // call the handler last and touch nothing of theirs after it returns, which this relies on.
+    retired_transport_ = std::move(transport_);
     const bool was_connected = state_ == loop_state::connected;
     const std::error_code reason = close_reason_;
     state_ = loop_state::idle;
