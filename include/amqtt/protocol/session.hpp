@@ -188,9 +188,8 @@ class session {
   std::size_t subscription_count() const noexcept;  // remembered for resubscription
   // Bytes of output not handed out yet. Requests stop filling it at max_output_bytes, but the
   // acknowledgements input makes (PUBACK, PUBREC, PUBREL, PUBCOMP) are always added: a driver
-  // whose writes are stalled stops reading while this is large (the client: above
-  // 2 x max_output_bytes, at least max_output_bytes + 64 KiB), or a server that sends and does
-  // not read would grow it without bound.
+  // whose writes are stalled stops reading while this is large (docs/session.md), or a server
+  // that sends and does not read would grow it without bound.
   std::size_t output_size() const noexcept { return out_.size(); }
 
   // Filters per resubscription SUBSCRIBE (after a CONNACK with session_present = 0), and the
