@@ -157,8 +157,11 @@ class op_work {
       handler_.emplace(asio::get_associated_executor(handler, ctx.executor));
   }
 
-  // The executor a completion off the pool path is posted to.
-  decltype(auto) get_executor() const noexcept { return handler_->get_executor(); }
+  // The work, moved out when the operation completes (the operation's memory is freed before
+  // the completion is posted; the work must last until then). Plain locals, not a moved
+  // op_work: GCC's -Wmaybe-uninitialized misreads a moved std::optional (GCC bug 80635).
+  io_tracked take_io_work() { return std::move(*io_); }
+  work_tracker<handler_executor> take_handler_work() { return std::move(*handler_); }
 
  private:
   std::optional<io_tracked> io_;
@@ -230,16 +233,18 @@ class pending_op_impl final : public pending_op<Args...> {
     this->clear_slot();
     alloc_type alloc(get_op_allocator(handler_));  // before the handler is moved from
     Handler handler(std::move(handler_));
-    work_guard work(std::move(work_));
     completion_pool* pool = pool_;
     const io_strand_type* strand = strand_;
-    free_self(alloc);
     using completion = bound_completion<Handler, Args...>;
     if (pool) {
+      const auto work = work_.take_io_work();
+      free_self(alloc);
       // The handler completes on the client's strand (checked in create()).
       enqueue_completion(pool, *strand,
                          completion{std::move(handler), std::tuple<Args...>(std::move(args)...)});
     } else {
+      const auto work = work_.take_handler_work();
+      free_self(alloc);
       asio::post(work.get_executor(),
                  completion{std::move(handler), std::tuple<Args...>(std::move(args)...)});
     }
