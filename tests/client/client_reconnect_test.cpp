@@ -179,6 +179,9 @@ TEST_CASE("client: brokers are tried in turn", "[client][reconnect]") {
   REQUIRE(run_until(io, [&] { return result.has_value(); }));
   CHECK_FALSE(*result);
   CHECK(broker.hosts == std::vector<std::string>{"a:1", "b:2", "a:1", "b:2"});
+  // The next broker is tried from a fresh handler: a failed transport is never destroyed inside
+  // its own completion handler.
+  CHECK(broker.destroyed_in_handler == 0);
   // One backoff after each full round of failures.
   CHECK(events_of<event::reconnect_scheduled>(events).size() == 1);
   const auto connected = events_of<event::connected>(events);
@@ -323,6 +326,71 @@ TEST_CASE("client: graceful disconnect sends DISCONNECT and ends the loop", "[cl
   CHECK(broker.connect_attempts == 2);
 }
 
+TEST_CASE("client: acknowledgements the broker sends before closing complete their operations",
+          "[client][reconnect][MQTT-3.14.4-1]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
+  asio::io_context io;
+  client c(io, fake_options(broker));
+  std::optional<std::error_code> run_ec, q1_ec, q2_ec, q2b_ec, disc_ec, receive_ec;
+  c.async_run([&](std::error_code ec) { run_ec = ec; });
+  REQUIRE_FALSE(connect_and_wait(io, c));
+  // The broker answers PUBLISH (QoS 1) and PUBREL only when it reads the DISCONNECT, just
+  // before it closes: as a broker does with what it read before the DISCONNECT.
+  broker.held_until_disconnect = {packet_type::puback, packet_type::pubcomp};
+  c.async_publish("t", "1", qos::at_least_once, [&](std::error_code ec) { q1_ec = ec; });
+  c.async_publish("t", "2", qos::exactly_once, [&](std::error_code ec) { q2_ec = ec; });
+  REQUIRE(run_until(io, [&] { return broker.count(packet_type::pubrel) == 1; }));
+  // A QoS 2 publish whose PUBREC comes only then: no PUBREL may follow the DISCONNECT, so it
+  // does not complete.
+  broker.held_until_disconnect.insert(packet_type::pubrec);
+  c.async_publish("t", "3", qos::exactly_once, [&](std::error_code ec) { q2b_ec = ec; });
+  REQUIRE(run_until(io, [&] { return broker.publishes == 3; }));
+  c.async_receive([&](std::error_code ec, message) { receive_ec = ec; });
+  c.async_disconnect([&](std::error_code ec) { disc_ec = ec; });
+  REQUIRE(run_until(io, [&] { return run_ec && q1_ec && q2_ec && q2b_ec && disc_ec && receive_ec; }));
+  CHECK_FALSE(*q1_ec);
+  CHECK_FALSE(*q2_ec);
+  CHECK(*q2b_ec == asio::error::operation_aborted);
+  CHECK(*receive_ec == asio::error::operation_aborted);
+  CHECK_FALSE(*disc_ec);
+  CHECK_FALSE(*run_ec);
+  CHECK(broker.disconnects == 1);
+  CHECK(broker.count(packet_type::pubrel) == 1);  // nothing after the DISCONNECT
+  CHECK(broker.received.back().type == packet_type::disconnect);
+}
+
+TEST_CASE("client: after DISCONNECT, acknowledgements count even with a full receive queue, "
+          "and the linger ends at its deadline",
+          "[client][reconnect]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
+  asio::io_context io;
+  auto o = fake_options(broker);
+  o.receive_queue_limit = 1;
+  o.disconnect_linger = 200ms;
+  client c(io, o);
+  std::optional<std::error_code> run_ec, disc_ec, sub_ec, pub_ec;
+  c.async_run([&](std::error_code ec) { run_ec = ec; });
+  REQUIRE_FALSE(connect_and_wait(io, c));
+  c.async_subscribe("m", qos::at_most_once,
+                    [&](std::error_code ec, std::vector<suback_return_code>) { sub_ec = ec; });
+  REQUIRE(run_until(io, [&] { return sub_ec.has_value(); }));
+  for (int i = 0; i < 3; ++i) broker.publish("m", "x");  // fills the receive queue
+  broker.held_until_disconnect = {packet_type::puback};
+  broker.close_on_disconnect = false;  // the client must close the connection itself
+  c.async_publish("t", "1", qos::at_least_once, [&](std::error_code ec) { pub_ec = ec; });
+  REQUIRE(run_until(io, [&] { return broker.publishes == 1; }));
+  const auto start = std::chrono::steady_clock::now();
+  c.async_disconnect([&](std::error_code ec) { disc_ec = ec; });
+  REQUIRE(run_until(io, [&] { return run_ec && disc_ec && pub_ec; }, 3000ms));
+  const auto took = std::chrono::steady_clock::now() - start;
+  CHECK_FALSE(*pub_ec);  // its PUBACK came after the DISCONNECT
+  CHECK_FALSE(*disc_ec);
+  CHECK_FALSE(*run_ec);
+  CHECK(took >= 190ms);  // waited for the broker to close...
+  CHECK(took < 2000ms);  // ...up to disconnect_linger
+  CHECK(broker.disconnects == 1);
+}
+
 TEST_CASE("client: disconnect during backoff or connect stops at once", "[client][reconnect]") {
   fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;
@@ -341,7 +409,7 @@ TEST_CASE("client: disconnect during backoff or connect stops at once", "[client
     REQUIRE(run_until(io, [&] { return disc_ec && connect_ec; }, 1000ms));
     CHECK(*connect_ec == asio::error::operation_aborted);
   }
-  SECTION("while waiting for CONNACK") {
+  SECTION("while waiting for CONNACK: DISCONNECT follows the CONNECT, so no will") {
     broker.send_connack = false;
     std::optional<std::error_code> connect_ec;
     c.async_connect([&](std::error_code ec, bool) { connect_ec = ec; });
@@ -351,6 +419,10 @@ TEST_CASE("client: disconnect during backoff or connect stops at once", "[client
     REQUIRE(run_until(io, [&] { return disc_ec && connect_ec; }, 1000ms));
     CHECK(*connect_ec == asio::error::operation_aborted);
     CHECK_FALSE(*disc_ec);
+    CHECK(broker.disconnects == 1);
+    REQUIRE(broker.received.size() == 2);
+    CHECK(broker.received[0].type == packet_type::connect);
+    CHECK(broker.received[1].type == packet_type::disconnect);
   }
   CHECK(broker.connect_attempts == 1);
 }

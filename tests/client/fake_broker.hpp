@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -105,6 +106,18 @@ class fake_transport final : public transport {
   bool connected_ = false;
   bool closed_ = false;
   bool eof_ = false;
+  // Set while a connect or read completion handler runs; the destructor counts a destruction
+  // from inside one (fake_broker::destroyed_in_handler). `alive_` tells the completion whether
+  // the transport still exists after the handler returned.
+  bool in_handler_ = false;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+  template <class F>
+  void run_handler(F&& call) {
+    std::weak_ptr<int> alive = alive_;
+    in_handler_ = true;
+    call();
+    if (!alive.expired()) in_handler_ = false;
+  }
 };
 
 class fake_broker {
@@ -124,6 +137,10 @@ class fake_broker {
   bool stall_writes = false;    // writes from now on never complete (until close): a peer that
                                 // does not read
   bool record = true;           // keep sent_packet copies in `received`
+  // Acknowledgements of these types are held back and sent just before the connection closes
+  // on the client's DISCONNECT: a broker that acknowledged what it read before the DISCONNECT.
+  std::set<packet_type> held_until_disconnect;
+  bool close_on_disconnect = true;  // false: the client has to close (disconnect_linger)
   std::vector<std::string> refused_filters;  // SUBACK 0x80 for these
 
   // ---- observations ----
@@ -136,6 +153,7 @@ class fake_broker {
   std::size_t disconnects = 0;  // DISCONNECT packets
   std::size_t transports_created = 0;
   std::size_t transports_alive = 0;
+  std::size_t destroyed_in_handler = 0;  // transports destroyed inside their own completion
   std::vector<std::string> hosts;  // host:port of every attempt
   fake_transport* current = nullptr;
 
@@ -219,11 +237,16 @@ class fake_broker {
     t.push_packet(a);
     if (a.return_code != connect_return_code::accepted) t.push_eof();
   }
+  template <class Ack>
+  void ack(fake_transport& t, const Ack& a) {
+    if (held_until_disconnect.count(type_of(packet{a})) == 0) return t.push_packet(a);
+    (void)encode_append(a, held_);
+  }
   void handle(fake_transport& t, const publish_packet& p) {
     ++publishes;
     if (ack_publishes) {
-      if (p.qos == amqtt::qos::at_least_once) t.push_packet(puback_packet{p.packet_id});
-      if (p.qos == amqtt::qos::exactly_once) t.push_packet(pubrec_packet{p.packet_id});
+      if (p.qos == amqtt::qos::at_least_once) ack(t, puback_packet{p.packet_id});
+      if (p.qos == amqtt::qos::exactly_once) ack(t, pubrec_packet{p.packet_id});
     }
     if (!echo) return;
     for (const auto& f : subscriptions) {
@@ -237,7 +260,7 @@ class fake_broker {
       break;  // one copy per message
     }
   }
-  void handle(fake_transport& t, const pubrel_packet& p) { t.push_packet(pubcomp_packet{p.packet_id}); }
+  void handle(fake_transport& t, const pubrel_packet& p) { ack(t, pubcomp_packet{p.packet_id}); }
   void handle(fake_transport& t, const pubrec_packet& p) { t.push_packet(pubrel_packet{p.packet_id}); }
   void handle(fake_transport& t, const subscribe_packet& s) {
     suback_packet a;
@@ -265,12 +288,14 @@ class fake_broker {
   }
   void handle(fake_transport& t, const disconnect_packet&) {
     ++disconnects;
-    t.push_eof();
+    if (!held_.empty()) t.push_bytes(std::exchange(held_, {}));
+    if (close_on_disconnect) t.push_eof();
   }
   template <class P>
   void handle(fake_transport&, const P&) {}
 
   std::uint16_t id_ = 0;
+  std::vector<std::uint8_t> held_;  // encoded acknowledgements held until DISCONNECT
 };
 
 inline fake_transport::fake_transport(fake_broker& b, asio::any_io_executor ex)
@@ -280,6 +305,7 @@ inline fake_transport::fake_transport(fake_broker& b, asio::any_io_executor ex)
 
 inline fake_transport::~fake_transport() {
   --broker_.transports_alive;
+  if (in_handler_) ++broker_.destroyed_in_handler;
   if (broker_.current == this) broker_.current = nullptr;
 }
 
@@ -303,7 +329,7 @@ inline void fake_transport::async_connect(const std::string& host, std::uint16_t
     connected_ = true;
     broker_.current = this;
   }
-  post([p = io_handler_ptr(h), ec]() mutable { p(ec); });
+  post([this, p = io_handler_ptr(h), ec]() mutable { run_handler([&] { p(ec); }); });
 }
 
 inline void fake_transport::async_read_some(asio::mutable_buffer buf, io_handler& h) {
@@ -333,7 +359,7 @@ inline void fake_transport::wait_read(io_handler_ptr h) {
       return wait_read(std::move(p));
     }
     reading_ = false;
-    if (avail == 0) return p(asio::error::eof);
+    if (avail == 0) return run_handler([&] { p(asio::error::eof); });
     const std::size_t n = std::min(avail, read_buf_.size());
     std::memcpy(read_buf_.data(), inbound_.data() + inbound_pos_, n);
     inbound_pos_ += n;
@@ -341,7 +367,7 @@ inline void fake_transport::wait_read(io_handler_ptr h) {
       inbound_.clear();
       inbound_pos_ = 0;
     }
-    p(std::error_code{}, n);
+    run_handler([&] { p(std::error_code{}, n); });
   }));
 }
 

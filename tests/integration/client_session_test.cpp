@@ -11,6 +11,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <future>
+#include <map>
+#include <mutex>
 #include <set>
 #include <string>
 
@@ -76,6 +79,63 @@ TEST_CASE("client: the will is published on an abrupt close, not after async_dis
   }
   message w = receive(watcher);
   CHECK(w.topic == "will/c");
+  disconnect(watcher);
+}
+
+TEST_CASE("client: a graceful disconnect reports done exactly the publishes mosquitto delivered",
+          "[integration][client][MQTT-3.14.4-1]") {
+  mosquitto_broker broker;
+  io_thread io;
+  client watcher(io.io, broker_options(broker));
+  connect(watcher);
+  subscribe(watcher, "fin/#", qos::at_least_once);
+
+  // 64 QoS 1 publishes fill the in-flight window and go out in one write, followed by the
+  // DISCONNECT; 16 more wait in the queue. mosquitto acknowledges the 64 before it reads the
+  // DISCONNECT, so those PUBACKs arrive after it: they must still count as delivered.
+  client p(io.io, broker_options(broker));
+  connect(p);
+  constexpr int sent_window = 64, total = 80;
+  std::mutex mu;
+  std::map<std::string, std::error_code> outcome;
+  std::promise<std::error_code> disconnected;
+  asio::post(p.get_executor(), [&] {
+    for (int i = 0; i < total; ++i) {
+      const std::string payload = "m" + std::to_string(i);
+      p.async_publish("fin/x", payload, qos::at_least_once, [&, payload](std::error_code ec) {
+        std::lock_guard<std::mutex> lock(mu);
+        outcome[payload] = ec;
+      });
+    }
+    p.async_disconnect([&](std::error_code ec) { disconnected.set_value(ec); });
+  });
+  auto done = disconnected.get_future();
+  REQUIRE(done.wait_for(10s) == std::future_status::ready);
+  CHECK_FALSE(done.get());
+
+  std::set<std::string> ok, aborted;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    REQUIRE(outcome.size() == static_cast<std::size_t>(total));
+    for (const auto& [payload, ec] : outcome) {
+      if (!ec)
+        ok.insert(payload);
+      else if (ec == asio::error::operation_aborted)
+        aborted.insert(payload);
+    }
+  }
+  CHECK(ok.size() == static_cast<std::size_t>(sent_window));
+  CHECK(ok.size() + aborted.size() == static_cast<std::size_t>(total));
+
+  // Everything mosquitto delivered arrives before a marker published afterwards.
+  publish(watcher, "fin/marker", "marker", qos::at_least_once);
+  std::set<std::string> delivered;
+  for (int i = 0; i <= total; ++i) {
+    message m = receive(watcher);
+    if (m.topic == "fin/marker") break;
+    delivered.insert(m.payload);
+  }
+  CHECK(delivered == ok);  // none reported done is lost; none reported aborted was delivered
   disconnect(watcher);
 }
 

@@ -223,9 +223,87 @@ TEST_CASE("disconnect: DISCONNECT after pending output, then close_event, then n
   REQUIRE(p.closed());
   CHECK_FALSE(p.close_reason());  // graceful: empty reason
   CHECK_FALSE(p.s.has_output());
-  CHECK(p.s.state() == session_state::disconnected);
+  CHECK(p.s.state() == session_state::disconnecting);  // until the transport is down
   CHECK(p.s.queued_count() == 1);  // kept for a later connection
   p.drop();
+  CHECK(p.s.state() == session_state::disconnected);
+}
+
+TEST_CASE("disconnect: acknowledgements that arrive after DISCONNECT still complete their requests",
+          "[protocol][disconnect][MQTT-3.14.4-1][MQTT-3.14.4-2]") {
+  auto o = test_options();
+  o.clean_session = false;
+  scripted_peer p(o);
+  p.establish();
+  std::error_code ec;
+  const request_id q1 = p.s.publish("t", "1", qos::at_least_once, false, ec);   // id 1
+  const request_id q2 = p.s.publish("t", "2", qos::exactly_once, false, ec);    // id 2
+  const request_id q2b = p.s.publish("t", "3", qos::exactly_once, false, ec);   // id 3
+  const request_id sub = p.s.subscribe({{"s", qos::at_least_once}}, ec);         // id 4
+  const request_id uns = p.s.unsubscribe({"u"}, ec);                            // id 5
+  const request_id late = p.s.publish("t", "4", qos::at_least_once, false, ec);  // id 6
+  p.take();
+  p.feed("50 02 0002");  // PUBREC for id 2: PUBREL out before the DISCONNECT
+  p.expect("62 02 0002");
+  p.s.disconnect(p.now);
+  p.expect("E0 00");
+  REQUIRE(p.closed());
+  CHECK_FALSE(p.close_reason());
+  p.clear_events();
+  // The broker answered what it had read before the DISCONNECT, then closes.
+  p.feed("40 02 0001");     // PUBACK 1
+  p.feed("70 02 0002");     // PUBCOMP 2
+  p.feed("50 02 0003");     // PUBREC 3: no PUBREL may follow the DISCONNECT
+  p.feed("90 03 0004 01");  // SUBACK 4
+  p.feed("B0 02 0005");     // UNSUBACK 5
+  p.feed(publish_hex("t", "in", qos::at_least_once, 9));  // neither delivered nor acknowledged
+  p.feed(publish_hex("t", "in2", qos::exactly_once, 10));
+  p.feed("62 02 0007");  // PUBREL: no PUBCOMP
+  p.feed("20 02 00 00");  // even a CONNACK does not close with a protocol error now
+  p.feed("D0 00");
+  p.advance(std::chrono::hours(1));  // no PINGREQ, no keepalive timeout
+  p.expect_nothing();
+  CHECK(p.messages().empty());
+  CHECK(p.count<close_event>() == 0);
+  const auto pubs = p.all<publish_done_event>();
+  REQUIRE(pubs.size() == 2);
+  CHECK(pubs[0].id == q1);
+  CHECK_FALSE(pubs[0].error);
+  CHECK(pubs[1].id == q2);
+  CHECK_FALSE(pubs[1].error);
+  REQUIRE(p.count<subscribe_done_event>() == 1);
+  CHECK(p.all<subscribe_done_event>()[0].id == sub);
+  REQUIRE(p.count<unsubscribe_done_event>() == 1);
+  CHECK(p.all<unsubscribe_done_event>()[0].id == uns);
+  CHECK(p.s.inflight_count() == 2);  // ids 3 (past PUBREC, no PUBREL sent) and 6
+  CHECK(p.s.subscription_count() == 1);
+  p.drop();
+  // The two left are re-sent on the next connection; 3's PUBREC was never answered, so it is
+  // still awaiting PUBREC and goes again as PUBLISH (DUP) [MQTT-4.4.0-1].
+  p.establish(true);
+  p.expect(publish_hex("t", "3", qos::exactly_once, 3, true) +
+           publish_hex("t", "4", qos::at_least_once, 6, true));
+  p.feed("50 02 0003");
+  p.expect("62 02 0003");
+  p.feed("70 02 0003");
+  p.feed("40 02 0006");
+  const auto done = p.all<publish_done_event>();
+  REQUIRE(done.size() == 4);
+  CHECK(done[2].id == q2b);
+  CHECK(done[3].id == late);
+}
+
+TEST_CASE("disconnect: a malformed packet after DISCONNECT closes with its error",
+          "[protocol][disconnect]") {
+  scripted_peer p;
+  p.establish();
+  p.s.disconnect(p.now);
+  p.expect("E0 00");
+  p.clear_events();
+  p.feed("00 00");  // packet type 0 is reserved
+  REQUIRE(p.closed());
+  CHECK(p.close_reason());
+  CHECK(p.s.state() == session_state::disconnected);
 }
 
 TEST_CASE("disconnect while waiting for CONNACK and while offline",
@@ -237,6 +315,12 @@ TEST_CASE("disconnect while waiting for CONNACK and while offline",
     p.expect("10 0D 0004 4D515454 04 02 003C 0001 63 E0 00");
     CHECK(p.closed());
     CHECK_FALSE(p.close_reason());
+    // The CONNACK that follows is ignored: no connected_event, no protocol error.
+    p.clear_events();
+    p.feed("20 02 00 00");
+    CHECK(p.count<connected_event>() == 0);
+    CHECK(p.count<close_event>() == 0);
+    CHECK(p.s.state() == session_state::disconnecting);
   }
   SECTION("offline: close_event at once, nothing to send") {
     scripted_peer p;

@@ -249,8 +249,10 @@ class client {
         detail::initiate_connect{impl_}, token);
   }
 
-  // Graceful end: DISCONNECT is sent (the will is not published), reconnecting stops, pending
-  // operations complete with asio::error::operation_aborted. Signature: void(std::error_code).
+  // Graceful end: DISCONNECT is sent (the will is not published; also before the CONNACK),
+  // reconnecting stops. Until the broker closes (at most disconnect_linger) acknowledgements
+  // still complete their operations normally; the rest complete with
+  // asio::error::operation_aborted. Signature: void(std::error_code).
   template <class CompletionToken>
   auto async_disconnect(CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code)>(

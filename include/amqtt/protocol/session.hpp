@@ -121,7 +121,8 @@ struct resubscribed_event {
 };
 
 // The connection must be closed now: protocol violation, refusal, keepalive timeout, or the
-// end of a graceful disconnect (reason empty after DISCONNECT was handed out for writing).
+// end of a graceful disconnect (reason empty after DISCONNECT was handed out for writing; the
+// driver may keep reading until the server closes, see disconnect()).
 struct close_event {
   std::error_code reason;
 };
@@ -170,7 +171,13 @@ class session {
   request_id subscribe(const std::vector<subscribe_entry>& entries, std::error_code& ec);
   request_id unsubscribe(const std::vector<std::string_view>& filters, std::error_code& ec);
 
-  // Graceful end: queue DISCONNECT [MQTT-3.14.4-1/2]; a close_event with an empty reason follows.
+  // Graceful end: queue DISCONNECT [MQTT-3.14.4-1/2]; a close_event with an empty reason follows
+  // once it is handed out. Also while awaiting CONNACK: the DISCONNECT follows the CONNECT, so a
+  // server that accepts the CONNECT still discards the will. Until on_disconnected the session
+  // keeps decoding input for acknowledgements only: a PUBACK, PUBCOMP, SUBACK or UNSUBACK the
+  // server sent before it closed still completes its request. Nothing is sent after the
+  // DISCONNECT, so nothing that needs an answer is acted on: PUBLISH is neither delivered nor
+  // acknowledged (a server with a persistent session keeps QoS 1/2 ones), PUBREC gets no PUBREL.
   void disconnect(steady_time now);
 
   // Removes a request that has not been sent yet; its done-event carries `reason`. Returns false
@@ -201,6 +208,10 @@ class session {
   bool link_up() const noexcept {
     return state_ == session_state::awaiting_connack || state_ == session_state::connected;
   }
+  // Input is decoded while the link is up and, for acknowledgements, after DISCONNECT.
+  bool decoding_input() const noexcept {
+    return link_up() || state_ == session_state::disconnecting;
+  }
   // A new request may skip the queue: connected, nothing older waiting, room in the output.
   bool can_send_directly() const noexcept {
     return state_ == session_state::connected && queue_.empty() && resubscribe_.empty() &&
@@ -213,6 +224,7 @@ class session {
 
   void close_link(std::error_code reason);
   std::optional<message_event> handle(const packet& p, steady_time now);
+  void handle_after_disconnect(const packet& p);
   void handle_connack(const connack_packet& c, steady_time now);
   std::optional<message_event> handle_publish(const publish_packet& p);
   void handle_puback(std::uint16_t id);
@@ -343,7 +355,7 @@ inline void session::set_input_paused(bool paused, steady_time now) {
 
 inline session_event session::poll(steady_time now) {
   if (!events_.empty()) return events_.pop_front();
-  while (link_up()) {
+  while (decoding_input()) {
     const decode_result r = decoder_.next(packet_);
     if (r.status == decode_status::need_more) break;
     if (r.status == decode_status::error) {  // [MQTT-4.8.0-1]
@@ -358,6 +370,10 @@ inline session_event session::poll(steady_time now) {
 }
 
 inline std::optional<message_event> session::handle(const packet& p, steady_time now) {
+  if (state_ == session_state::disconnecting) {
+    handle_after_disconnect(p);
+    return std::nullopt;
+  }
   if (state_ == session_state::awaiting_connack) {
     if (const auto* c = std::get_if<connack_packet>(&p))
       handle_connack(*c, now);
@@ -400,6 +416,28 @@ inline std::optional<message_event> session::handle(const packet& p, steady_time
       break;
   }
   return std::nullopt;
+}
+
+// After DISCONNECT: only acknowledgements that end a flow; they send nothing (drain() sends
+// only while connected). Anything else would need an answer, and none may follow the
+// DISCONNECT [MQTT-3.14.4-2].
+inline void session::handle_after_disconnect(const packet& p) {
+  switch (type_of(p)) {
+    case packet_type::puback:
+      handle_puback(std::get<puback_packet>(p).packet_id);
+      break;
+    case packet_type::pubcomp:
+      handle_pubcomp(std::get<pubcomp_packet>(p).packet_id);
+      break;
+    case packet_type::suback:
+      handle_suback(std::get<suback_packet>(p));
+      break;
+    case packet_type::unsuback:
+      handle_unsuback(std::get<unsuback_packet>(p).packet_id);
+      break;
+    default:  // PUBLISH, PUBREC, PUBREL, CONNACK, PINGRESP: ignored
+      break;
+  }
 }
 
 inline void session::handle_connack(const connack_packet& c, steady_time now) {
@@ -593,7 +631,9 @@ inline void session::take_output(std::vector<std::uint8_t>& buffer, steady_time 
   keepalive_.on_sent(now);
   connect_in_output_ = false;
   if (disconnect_in_output_) {  // DISCONNECT handed out: close, send nothing more [MQTT-3.14.4-1/2]
-    close_link({});
+    // state_ stays disconnecting until on_disconnected: late acknowledgements still count.
+    disconnect_in_output_ = false;
+    events_.push_back(close_event{});
     return;
   }
   drain();  // output space freed

@@ -325,20 +325,22 @@ class client_impl {
     request_stop();
   }
 
-  // A graceful stop of the loop (async_disconnect, or a cancelled async_run): DISCONNECT when
-  // connected, then finish_stop().
+  // A graceful stop of the loop (async_disconnect, or a cancelled async_run): DISCONNECT once
+  // the CONNECT is out (also before the CONNACK: a broker that accepts the CONNECT would
+  // otherwise publish the will), then finish_stop().
   void request_stop() {
     if (stop_requested_) return;  // already stopping: completes with the others
     stop_requested_ = true;
     if (closing_) return;  // after_close() sees stop_requested_
     switch (state_) {
+      case loop_state::handshaking:
       case loop_state::connected:
         session_.disconnect(now());
+        connect_deadline_.reset();
         linger_deadline_ = now() + 2 * options_.disconnect_linger + std::chrono::milliseconds(100);
         process();
         break;
       case loop_state::connecting:
-      case loop_state::handshaking:
         begin_close(asio::error::operation_aborted);
         break;
       case loop_state::backoff:
@@ -700,12 +702,9 @@ class client_impl {
   void on_read_io(std::error_code ec, std::size_t n) {
     reading_ = false;
     if (closing_) return drain_check();
-    if (graceful_pending_ || lingering_) {
-      // Disconnecting: input is discarded; the peer closing the connection ends it.
-      if (ec) return begin_close({});
-      return maybe_read();
-    }
-    if (ec) return begin_close(ec);
+    // Disconnecting: the peer closing the connection ends it (the session still takes the
+    // acknowledgements that arrive before that).
+    if (ec) return begin_close(graceful_pending_ || lingering_ ? std::error_code{} : ec);
     const steady_time t = now();
     session_.commit_input(n, t);
     process(t);
@@ -763,12 +762,10 @@ class client_impl {
 
   void maybe_read() {
     if (reading_ || !io_up_ || closing_ || !transport_) return;
-    if (lingering_) {
-      reading_ = true;
-      transport_->async_read_some(asio::buffer(scratch_), read_h_);
-      return;
-    }
-    if (graceful_pending_ || input_blocked() || output_backlogged()) return;
+    // After the DISCONNECT the session decodes acknowledgements only (no message, no output),
+    // and reading is how the broker's close is seen: read regardless of the receive queue.
+    const bool disconnecting = graceful_pending_ || lingering_;
+    if (!disconnecting && (input_blocked() || output_backlogged())) return;
     std::uint8_t* p = session_.prepare_input(options_.read_buffer_size);
     reading_ = true;
     transport_->async_read_some(asio::buffer(p, options_.read_buffer_size), read_h_);
@@ -961,9 +958,8 @@ class client_impl {
   void drain_check() {
     if (!closing_ || connecting_ || reading_ || writing_) return;
     closing_ = false;
-    // Destroyed at the next attempt. With several brokers that attempt starts at once, still
-    // inside this transport's completion handler (on_connect_io / on_read_io): the transports
-    // call the handler last and touch nothing of theirs after it returns, which this relies on.
+    // Destroyed at the next attempt, which always starts from a handler of its own (the timer,
+    // or post_next_attempt), never inside this transport's completion handler.
     retired_transport_ = std::move(transport_);
     const bool was_connected = state_ == loop_state::connected;
     const std::error_code reason = close_reason_;
@@ -989,11 +985,22 @@ class client_impl {
     if (is_permanent_refusal(reason)) return finish_stop(reason);
     if (!was_connected) {
       broker_index_ = (broker_index_ + 1) % options_.brokers.size();
-      if (++round_tried_ < options_.brokers.size()) return start_attempt();
+      if (++round_tried_ < options_.brokers.size()) return post_next_attempt();
     }
     round_tried_ = 0;
     if (!options_.reconnect.enabled) return finish_stop(reason);
     schedule_backoff();
+  }
+
+  // The next broker of the round, from a fresh handler: this one may be running inside the
+  // completion handler of the transport it is about to destroy. Until it runs the loop is idle
+  // (a disconnect in between stops it at once; an attempt started meanwhile makes it a no-op).
+  void post_next_attempt() {
+    asio::post(strand(), [self = impl_ptr(this)] {
+      if (self->running_ && !self->shutdown_ && !self->closing_ &&
+          self->state_ == loop_state::idle && !self->transport_)
+        self->start_attempt();
+    });
   }
 
   void schedule_backoff() {
@@ -1097,7 +1104,6 @@ class client_impl {
   std::unique_ptr<transport> transport_;
   std::unique_ptr<transport> retired_transport_;
   std::vector<std::uint8_t> out_buf_;
-  std::uint8_t scratch_[512] = {};
 
   // loop
   loop_state state_ = loop_state::idle;
