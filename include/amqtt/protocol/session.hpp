@@ -185,7 +185,11 @@ class session {
   bool cancel(request_id id, std::error_code reason);
 
   // Fails every unfinished request with `reason` (done-events follow from poll()) and forgets
-  // the in-flight state: used when the client is destroyed or shut down.
+  // the in-flight state: used when the client is destroyed or shut down. The ids of aborted
+  // QoS 2 PUBLISHes stay reserved (the server may hold the message under that id until PUBREL,
+  // and would take a new message with the id for a duplicate [MQTT-4.3.3-1]): the next
+  // CONNACK with session present sends PUBREL for each and frees the id at its PUBCOMP; session
+  // present 0 frees them at once.
   void abort_all(std::error_code reason);
 
   // ---- observability ----
@@ -256,6 +260,7 @@ class session {
   detail::ring_queue<session_event> events_;
   detail::packet_id_pool ids_;
   detail::packet_id_set inbound_qos2_;  // PUBREC sent, PUBREL not received [MQTT-4.3.3-2]
+  std::vector<std::uint16_t> abandoned_qos2_;  // aborted QoS 2 ids, reserved until PUBCOMP
   detail::inflight_store inflight_;
   detail::request_queue queue_;
   std::deque<detail::outbound_request> resubscribe_;  // internal SUBSCRIBE batches, before queue_
@@ -460,6 +465,8 @@ inline void session::handle_connack(const connack_packet& c, steady_time now) {
     // resubscription of an earlier connection that was never acknowledged), first: a re-sent
     // UNSUBSCRIBE must apply after it, and re-sent PUBLISHes should find the subscriptions.
     inbound_qos2_.clear();
+    for (std::uint16_t id : abandoned_qos2_) ids_.release(id);  // the server forgot them too
+    abandoned_qos2_.clear();
     std::vector<std::uint16_t> stale;
     inflight_.for_each_unacked([&](const detail::outbound_flow& f) {
       if (f.request.id == 0) stale.push_back(f.packet_id);
@@ -488,6 +495,9 @@ inline void session::handle_connack(const connack_packet& c, steady_time now) {
   // order [MQTT-4.6.0-4], then PUBLISH (DUP=1 [MQTT-3.3.1-1]) / SUBSCRIBE / UNSUBSCRIBE in
   // their original order [MQTT-4.6.0-1]. Only the flows from before this CONNACK: the
   // resubscriptions just sent come before them in the unacked order.
+  // The aborted QoS 2 flows the server may still hold, oldest: release them so that their ids
+  // can be used again (the message may be delivered now; its request already failed).
+  for (std::uint16_t id : abandoned_qos2_) append(pubrel_packet{id});
   inflight_.for_each_released(
       [&](const detail::outbound_flow& f) { append(pubrel_packet{f.packet_id}); });
   const std::size_t skip = inflight_.unacked_count() - resend_count;
@@ -547,7 +557,16 @@ inline void session::handle_pubrec(std::uint16_t id) {
 
 inline void session::handle_pubcomp(std::uint16_t id) {
   const detail::outbound_flow* f = inflight_.find(id);
-  if (f == nullptr) return;
+  if (f == nullptr) {
+    // The end of an aborted QoS 2 flow: its id is free now.
+    auto it = std::find(abandoned_qos2_.begin(), abandoned_qos2_.end(), id);
+    if (it != abandoned_qos2_.end()) {
+      abandoned_qos2_.erase(it);
+      ids_.release(id);
+      drain();  // a request may have waited for a free id
+    }
+    return;
+  }
   if (f->phase != detail::flow_phase::await_pubcomp)
     return close_link(protocol_errc::ack_type_mismatch);
   finish(id, nullptr);
@@ -896,8 +915,13 @@ inline bool session::cancel(request_id id, std::error_code reason) {
 }
 
 inline void session::abort_all(std::error_code reason) {
-  inflight_.drain([&](detail::outbound_flow&& f) { fail(std::move(f.request), reason); });
+  inflight_.drain([&](detail::outbound_flow&& f) {
+    if (f.request.kind == detail::request_kind::publish && f.request.qos == qos::exactly_once)
+      abandoned_qos2_.push_back(f.packet_id);
+    fail(std::move(f.request), reason);
+  });
   ids_.clear();
+  for (std::uint16_t id : abandoned_qos2_) ids_.reserve(id);
   while (!queue_.empty()) fail(queue_.pop_front(), reason);
   resubscribe_.clear();
 }
