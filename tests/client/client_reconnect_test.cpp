@@ -359,7 +359,7 @@ TEST_CASE("client: acknowledgements the broker sends before closing complete the
   CHECK(broker.received.back().type == packet_type::disconnect);
 }
 
-TEST_CASE("client: after DISCONNECT, acknowledgements count even with a full receive queue, "
+TEST_CASE("client: after DISCONNECT an acknowledgement still counts (receive queue full), "
           "and the linger ends at its deadline",
           "[client][reconnect]") {
   fake_broker broker;  // outlives the io_context (transports refer to it)
@@ -375,6 +375,7 @@ TEST_CASE("client: after DISCONNECT, acknowledgements count even with a full rec
                     [&](std::error_code ec, std::vector<suback_return_code>) { sub_ec = ec; });
   REQUIRE(run_until(io, [&] { return sub_ec.has_value(); }));
   for (int i = 0; i < 3; ++i) broker.publish("m", "x");  // fills the receive queue
+  // (reading stops until the disconnect, then the queue no longer blocks: stopping drains it)
   broker.held_until_disconnect = {packet_type::puback};
   broker.close_on_disconnect = false;  // the client must close the connection itself
   c.async_publish("t", "1", qos::at_least_once, [&](std::error_code ec) { pub_ec = ec; });
@@ -389,6 +390,37 @@ TEST_CASE("client: after DISCONNECT, acknowledgements count even with a full rec
   CHECK(took >= 190ms);  // waited for the broker to close...
   CHECK(took < 2000ms);  // ...up to disconnect_linger
   CHECK(broker.disconnects == 1);
+}
+
+TEST_CASE("client: input read but not decoded when disconnecting cannot drop the DISCONNECT",
+          "[client][reconnect][MQTT-3.14.4-1]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
+  asio::io_context io;
+  auto o = fake_options(broker);
+  o.receive_queue_limit = 1;
+  o.session.max_incoming_packet_size = 200;
+  o.session.will = will_options{"will", "died", qos::at_most_once, false};
+  client c(io, o);
+  std::vector<client_event> events;
+  c.set_event_handler([&](const client_event& e) { events.push_back(e); });
+  std::optional<std::error_code> run_ec, disc_ec, sub_ec;
+  c.async_run([&](std::error_code ec) { run_ec = ec; });
+  REQUIRE_FALSE(connect_and_wait(io, c));
+  c.async_subscribe("m", qos::at_most_once,
+                    [&](std::error_code ec, std::vector<suback_return_code>) { sub_ec = ec; });
+  REQUIRE(run_until(io, [&] { return sub_ec.has_value(); }));
+  // The receive queue fills, so the client stops decoding; behind the messages, a packet that
+  // would close the session: larger than max_incoming_packet_size, or malformed.
+  for (int i = 0; i < 3; ++i) broker.publish("m", "x");
+  SECTION("too large") { broker.publish("m", std::string(1000, 'y')); }
+  SECTION("malformed") { broker.current->push_bytes({0x00, 0x00}); }
+  run_for(io, 50ms);
+  CHECK(broker.disconnects == 0);
+  c.async_disconnect([&](std::error_code ec) { disc_ec = ec; });
+  REQUIRE(run_until(io, [&] { return run_ec && disc_ec; }, 3000ms));
+  CHECK_FALSE(*disc_ec);
+  CHECK(broker.disconnects == 1);  // sent, so the broker discards the will
+  CHECK(broker.received.back().type == packet_type::disconnect);
 }
 
 TEST_CASE("client: disconnect during backoff or connect stops at once", "[client][reconnect]") {

@@ -355,6 +355,37 @@ TEST_CASE("disconnect: acknowledgements that arrive after DISCONNECT still compl
   CHECK(done[3].id == late);
 }
 
+TEST_CASE("disconnect: input buffered before the DISCONNECT is handed out cannot drop it",
+          "[protocol][disconnect][MQTT-3.14.4-1]") {
+  auto o = test_options();
+  o.max_incoming_packet_size = 64;
+  scripted_peer p(o);
+  p.establish();
+  std::error_code ec;
+  p.s.publish("t", "1", qos::at_least_once, false, ec);  // id 1
+  p.s.publish("t", "2", qos::at_least_once, false, ec);  // id 2
+  p.take();
+  p.s.disconnect(p.now);
+  CHECK_FALSE(p.s.wants_input());
+  // Read while the DISCONNECT waits behind a write: an ack, then a packet that closes the session.
+  SECTION("too large") { p.feed("40 02 0001" + publish_hex("t", std::string(100, 'x'), qos::at_most_once)); }
+  SECTION("malformed") { p.feed("40 02 0001 00 00"); }
+  SECTION("mismatched ack") { p.feed("40 02 0001 70 02 0002"); }  // PUBCOMP for a QoS 1 flow
+  CHECK_FALSE(p.closed());
+  CHECK(p.count<publish_done_event>() == 0);  // decoded after the hand-out
+  p.expect("E0 00");  // the DISCONNECT is still sent
+  REQUIRE(p.closed());
+  const auto closes = p.all<close_event>();
+  REQUIRE(closes.size() == 2);
+  CHECK_FALSE(closes[0].reason);  // graceful first, then the error of the bad packet
+  CHECK(closes[1].reason);
+  CHECK(p.count<publish_done_event>() == 1);  // the ack before it counted
+  CHECK_FALSE(p.s.wants_input());
+  p.s.disconnect(p.now);  // again: nothing
+  p.pump();
+  p.expect_nothing();
+}
+
 TEST_CASE("disconnect: a malformed packet after DISCONNECT closes with its error",
           "[protocol][disconnect]") {
   scripted_peer p;

@@ -178,6 +178,8 @@ class session {
   // server sent before it closed still completes its request. Nothing is sent after the
   // DISCONNECT, so nothing that needs an answer is acted on: PUBLISH is neither delivered nor
   // acknowledged (a server with a persistent session keeps QoS 1/2 ones), PUBREC gets no PUBREL.
+  // Input that arrives while the DISCONNECT waits in the output is decoded after it was handed
+  // out. Calling it again while disconnecting does nothing.
   void disconnect(steady_time now);
 
   // Removes a request that has not been sent yet; its done-event carries `reason`. Returns false
@@ -197,6 +199,9 @@ class session {
   std::size_t queued_count() const noexcept;    // requests waiting to be sent
   std::size_t queued_bytes() const noexcept;
   std::size_t subscription_count() const noexcept;  // remembered for resubscription
+  // False while input would not be decoded (disconnected, or a DISCONNECT waiting in the
+  // output): a driver should not read then, or the buffered input grows without bound.
+  bool wants_input() const noexcept { return decoding_input(); }
   // Bytes of output not handed out yet. Requests stop filling it at max_output_bytes, but the
   // acknowledgements input makes (PUBACK, PUBREC, PUBREL, PUBCOMP) are always added: a driver
   // whose writes are stalled stops reading while this is large (docs/session.md), or a server
@@ -212,9 +217,11 @@ class session {
   bool link_up() const noexcept {
     return state_ == session_state::awaiting_connack || state_ == session_state::connected;
   }
-  // Input is decoded while the link is up and, for acknowledgements, after DISCONNECT.
+  // Input is decoded while the link is up and, for acknowledgements, once the DISCONNECT was
+  // handed out. Not while it waits in the output: a packet that closes the session (malformed,
+  // too large, a mismatched ack) would drop it with the output, and the will would be published.
   bool decoding_input() const noexcept {
-    return link_up() || state_ == session_state::disconnecting;
+    return link_up() || (state_ == session_state::disconnecting && !disconnect_in_output_);
   }
   // A new request may skip the queue: connected, nothing older waiting, room in the output.
   bool can_send_directly() const noexcept {
