@@ -423,6 +423,30 @@ TEST_CASE("client: input read but not decoded when disconnecting cannot drop the
   CHECK(broker.received.back().type == packet_type::disconnect);
 }
 
+TEST_CASE("client: an acknowledgement read while the DISCONNECT waits behind a stalled write counts",
+          "[client][reconnect]") {
+  fake_broker broker;  // outlives the io_context (transports refer to it)
+  asio::io_context io;
+  client c(io, fake_options(broker));  // disconnect_linger 100 ms
+  std::optional<std::error_code> run_ec, disc_ec, pub_ec;
+  c.async_run([&](std::error_code ec) { run_ec = ec; });
+  REQUIRE_FALSE(connect_and_wait(io, c));
+  broker.ack_publishes = false;
+  c.async_publish("t", "1", qos::at_least_once, [&](std::error_code ec) { pub_ec = ec; });  // id 1
+  REQUIRE(run_until(io, [&] { return broker.publishes == 1; }));
+  broker.stall_writes = true;  // the peer stops reading: the next write never completes
+  c.async_publish("t", "2", qos::at_most_once, [](std::error_code) {});
+  run_for(io, 20ms);
+  c.async_disconnect([&](std::error_code ec) { disc_ec = ec; });  // DISCONNECT waits behind it
+  run_for(io, 5ms);
+  REQUIRE(broker.current != nullptr);
+  broker.current->push_packet(puback_packet{1});  // the broker acknowledges what it read
+  REQUIRE(run_until(io, [&] { return run_ec && disc_ec && pub_ec; }, 3000ms));
+  CHECK_FALSE(*pub_ec);  // read and decoded although the DISCONNECT never went out
+  CHECK_FALSE(*disc_ec);
+  CHECK(broker.disconnects == 0);  // the write never completed: the linger deadline closed it
+}
+
 TEST_CASE("client: disconnect during backoff or connect stops at once", "[client][reconnect]") {
   fake_broker broker;  // outlives the io_context (transports refer to it)
   asio::io_context io;

@@ -4,8 +4,9 @@
 // One id space is shared by every outbound packet that needs one (PUBLISH QoS 1/2, SUBSCRIBE,
 // UNSUBSCRIBE). acquire() hands out the next id after the last one handed out that is not in
 // use, wrapping from 65535 to 1 (0 is never used); an id stays in use until release(), which the
-// session calls only when the flow's final acknowledgement (PUBACK, PUBCOMP, SUBACK, UNSUBACK)
-// has been processed. Handing ids out round-robin (rather than "lowest free") keeps a just-freed
+// session calls when the flow's final acknowledgement (PUBACK, PUBCOMP, SUBACK, UNSUBACK) has
+// been processed, or when it forgets the flow (abort_all; a QoS 2 id only once the server
+// released it, docs/session.md). Handing ids out round-robin (rather than "lowest free") keeps a just-freed
 // id from being reused at once, which makes late duplicate acks easier to tell apart.
 
 #include <cstddef>

@@ -178,8 +178,10 @@ class session {
   // server sent before it closed still completes its request. Nothing is sent after the
   // DISCONNECT, so nothing that needs an answer is acted on: PUBLISH is neither delivered nor
   // acknowledged (a server with a persistent session keeps QoS 1/2 ones), PUBREC gets no PUBREL.
-  // Input that arrives while the DISCONNECT waits in the output is decoded after it was handed
-  // out. Calling it again while disconnecting does nothing.
+  // A bad packet then (malformed, too large, a mismatched ack) does not close the session: the
+  // connection is ending, and a close_event with an error would drop a DISCONNECT still in the
+  // output (the will would be published); the rest of the input is discarded instead. Calling
+  // it again while disconnecting does nothing.
   void disconnect(steady_time now);
 
   // Removes a request that has not been sent yet; its done-event carries `reason`. Returns false
@@ -199,9 +201,13 @@ class session {
   std::size_t queued_count() const noexcept;    // requests waiting to be sent
   std::size_t queued_bytes() const noexcept;
   std::size_t subscription_count() const noexcept;  // remembered for resubscription
-  // False while input would not be decoded (disconnected, or a DISCONNECT waiting in the
-  // output): a driver should not read then, or the buffered input grows without bound.
-  bool wants_input() const noexcept { return decoding_input(); }
+  // False while disconnected: input would not be decoded, and a driver that kept reading would
+  // grow the buffered input without bound. While disconnecting it is true: acknowledgements are
+  // decoded, or (after a bad packet) input is discarded, and reading is how a driver sees the
+  // server close the connection.
+  bool wants_input() const noexcept {
+    return link_up() || state_ == session_state::disconnecting;
+  }
   // Bytes of output not handed out yet. Requests stop filling it at max_output_bytes, but the
   // acknowledgements input makes (PUBACK, PUBREC, PUBREL, PUBCOMP) are always added: a driver
   // whose writes are stalled stops reading while this is large (docs/session.md), or a server
@@ -217,11 +223,10 @@ class session {
   bool link_up() const noexcept {
     return state_ == session_state::awaiting_connack || state_ == session_state::connected;
   }
-  // Input is decoded while the link is up and, for acknowledgements, once the DISCONNECT was
-  // handed out. Not while it waits in the output: a packet that closes the session (malformed,
-  // too large, a mismatched ack) would drop it with the output, and the will would be published.
+  // Input is decoded while the link is up and, for acknowledgements, after disconnect() until
+  // a bad packet (then the rest is discarded: see close_link).
   bool decoding_input() const noexcept {
-    return link_up() || (state_ == session_state::disconnecting && !disconnect_in_output_);
+    return link_up() || (state_ == session_state::disconnecting && !discard_input_);
   }
   // A new request may skip the queue: connected, nothing older waiting, room in the output.
   bool can_send_directly() const noexcept {
@@ -261,6 +266,7 @@ class session {
   session_state state_ = session_state::disconnected;
   bool connect_in_output_ = false;     // CONNECT not handed out yet: it stays first
   bool disconnect_in_output_ = false;  // DISCONNECT queued: nothing may follow it
+  bool discard_input_ = false;         // disconnecting, after a bad packet: input is dropped
   stream_decoder decoder_;
   packet packet_;  // decode target, reused
   std::vector<std::uint8_t> out_;
@@ -309,6 +315,7 @@ inline void session::on_connected(steady_time now) {
   decoder_.reset();
   out_.clear();
   disconnect_in_output_ = false;
+  discard_input_ = false;
   state_ = session_state::awaiting_connack;
 
   connect_packet c;
@@ -337,9 +344,17 @@ inline void session::on_disconnected(std::error_code, steady_time) {
   keepalive_.stop();
   connect_in_output_ = false;
   disconnect_in_output_ = false;
+  discard_input_ = false;
 }
 
 inline void session::close_link(std::error_code reason) {
+  if (state_ == session_state::disconnecting) {
+    // After disconnect(): no close with an error (it would drop a DISCONNECT not handed out
+    // yet, and the connection is ending anyway); the rest of the input is dropped.
+    discard_input_ = true;
+    decoder_.reset();
+    return;
+  }
   events_.push_back(close_event{reason});
   state_ = session_state::disconnected;
   out_.clear();
@@ -355,6 +370,7 @@ inline std::uint8_t* session::prepare_input(std::size_t n) { return decoder_.pre
 
 inline void session::commit_input(std::size_t n, steady_time now) {
   decoder_.commit(n);
+  if (discard_input_) decoder_.reset();  // disconnecting after a bad packet
   if (n > 0 && link_up()) keepalive_.on_received(now);  // any byte proves the link is alive
 }
 
@@ -535,9 +551,10 @@ inline std::optional<message_event> session::handle_publish(const publish_packet
 }
 
 // Acknowledgements of our flows. An ack whose id is not in flight is "unsolicited": PUBACK,
-// PUBCOMP, SUBACK, UNSUBACK are ignored; PUBREC is answered with PUBREL (the server may hold a
-// QoS 2 message of ours we no longer know). An ack whose id IS in flight but does not fit the
-// flow's current step closes the connection with ack_type_mismatch.
+// PUBCOMP, SUBACK, UNSUBACK are ignored (a PUBCOMP frees the id of an aborted QoS 2 flow);
+// PUBREC is answered with PUBREL (the server may hold a QoS 2 message of ours we no longer
+// know). An ack whose id IS in flight but does not fit the flow's current step closes the
+// connection with ack_type_mismatch (not after disconnect(): see close_link).
 inline void session::handle_puback(std::uint16_t id) {
   const detail::outbound_flow* f = inflight_.find(id);
   if (f == nullptr) return;

@@ -762,10 +762,9 @@ class client_impl {
 
   void maybe_read() {
     if (reading_ || !io_up_ || closing_ || !transport_) return;
-    // While a DISCONNECT waits in the output the session decodes nothing: do not read (the
-    // buffered input would grow). Once it was handed out the session decodes acknowledgements
-    // only (no message, no output), and reading is how the broker's close is seen: read even
-    // when the output is backlogged (the receive queue never blocks while stopping).
+    // After disconnect() the session decodes acknowledgements only (no message, no output),
+    // and reading is how the broker's close is seen: once the DISCONNECT was handed out, read
+    // even when the output is backlogged (the receive queue never blocks while stopping).
     if (!session_.wants_input()) return;
     const bool disconnecting = graceful_pending_ || lingering_;
     if (!disconnecting && (input_blocked() || output_backlogged())) return;
