@@ -241,6 +241,7 @@ class session {
   void close_link(std::error_code reason);
   std::optional<message_event> handle(const packet& p, steady_time now);
   void handle_after_disconnect(const packet& p);
+  bool handle_final_ack(const packet& p);
   void handle_connack(const connack_packet& c, steady_time now);
   std::optional<message_event> handle_publish(const publish_packet& p);
   void handle_puback(std::uint16_t id);
@@ -415,9 +416,6 @@ inline std::optional<message_event> session::handle(const packet& p, steady_time
       break;
     case packet_type::publish:
       return handle_publish(std::get<publish_packet>(p));
-    case packet_type::puback:
-      handle_puback(std::get<puback_packet>(p).packet_id);
-      break;
     case packet_type::pubrec:
       handle_pubrec(std::get<pubrec_packet>(p).packet_id);
       break;
@@ -428,45 +426,42 @@ inline std::optional<message_event> session::handle(const packet& p, steady_time
       append(pubcomp_packet{id});
       break;
     }
-    case packet_type::pubcomp:
-      handle_pubcomp(std::get<pubcomp_packet>(p).packet_id);
-      break;
-    case packet_type::suback:
-      handle_suback(std::get<suback_packet>(p));
-      break;
-    case packet_type::unsuback:
-      handle_unsuback(std::get<unsuback_packet>(p).packet_id);
-      break;
     case packet_type::pingresp:
       break;  // liveness was already counted when its bytes arrived
-    default:  // the decoder (server_to_client) never produces these
-      close_link(codec_errc::unexpected_packet_direction);
+    default:
+      // The decoder (server_to_client) produces nothing else than the final acks.
+      if (!handle_final_ack(p)) close_link(codec_errc::unexpected_packet_direction);
       break;
   }
   return std::nullopt;
 }
 
-// After DISCONNECT: only acknowledgements that end a flow; they send nothing (drain() sends
-// only while connected). Anything else would need an answer, and none may follow the
-// DISCONNECT [MQTT-3.14.4-2].
-inline void session::handle_after_disconnect(const packet& p) {
+// PUBACK, PUBCOMP, SUBACK, UNSUBACK: the acknowledgements that end a flow. False for any other
+// packet.
+inline bool session::handle_final_ack(const packet& p) {
   switch (type_of(p)) {
     case packet_type::puback:
       handle_puback(std::get<puback_packet>(p).packet_id);
-      break;
+      return true;
     case packet_type::pubcomp:
       handle_pubcomp(std::get<pubcomp_packet>(p).packet_id);
-      break;
+      return true;
     case packet_type::suback:
       handle_suback(std::get<suback_packet>(p));
-      break;
+      return true;
     case packet_type::unsuback:
       handle_unsuback(std::get<unsuback_packet>(p).packet_id);
-      break;
-    default:  // PUBLISH, PUBREC, PUBREL, CONNACK, PINGRESP: ignored
-      break;
+      return true;
+    default:
+      return false;
   }
 }
+
+// After DISCONNECT: only the acknowledgements that end a flow; they send nothing (drain()
+// sends only while connected). Anything else (PUBLISH, PUBREC, PUBREL, CONNACK, PINGRESP)
+// would need an answer or means nothing now, and nothing may follow the DISCONNECT
+// [MQTT-3.14.4-2]: ignored.
+inline void session::handle_after_disconnect(const packet& p) { (void)handle_final_ack(p); }
 
 inline void session::handle_connack(const connack_packet& c, steady_time now) {
   if (c.return_code != connect_return_code::accepted) {
