@@ -6,8 +6,9 @@
 // use, wrapping from 65535 to 1 (0 is never used); an id stays in use until release(), which the
 // session calls when the flow's final acknowledgement (PUBACK, PUBCOMP, SUBACK, UNSUBACK) has
 // been processed, or when it forgets the flow (abort_all; a QoS 2 id only once the server
-// released it, docs/session.md). Handing ids out round-robin (rather than "lowest free") keeps a just-freed
-// id from being reused at once, which makes late duplicate acks easier to tell apart.
+// released it, docs/session.md). Handing ids out round-robin (rather than "lowest free") keeps
+// a just-freed id from being reused at once, which makes late duplicate acks easier to tell
+// apart.
 
 #include <cstddef>
 #include <cstdint>

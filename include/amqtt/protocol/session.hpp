@@ -205,9 +205,7 @@ class session {
   // grow the buffered input without bound. While disconnecting it is true: acknowledgements are
   // decoded, or (after a bad packet) input is discarded, and reading is how a driver sees the
   // server close the connection.
-  bool wants_input() const noexcept {
-    return link_up() || state_ == session_state::disconnecting;
-  }
+  bool wants_input() const noexcept { return link_up() || state_ == session_state::disconnecting; }
   // Bytes of output not handed out yet. Requests stop filling it at max_output_bytes, but the
   // acknowledgements input makes (PUBACK, PUBREC, PUBREL, PUBCOMP) are always added: a driver
   // whose writes are stalled stops reading while this is large (docs/session.md), or a server
@@ -273,7 +271,7 @@ class session {
   std::vector<std::uint8_t> out_;
   detail::ring_queue<session_event> events_;
   detail::packet_id_pool ids_;
-  detail::packet_id_set inbound_qos2_;  // PUBREC sent, PUBREL not received [MQTT-4.3.3-2]
+  detail::packet_id_set inbound_qos2_;         // PUBREC sent, PUBREL not received [MQTT-4.3.3-2]
   std::vector<std::uint16_t> abandoned_qos2_;  // aborted QoS 2 ids, reserved until PUBCOMP
   detail::inflight_store inflight_;
   detail::request_queue queue_;
@@ -371,7 +369,7 @@ inline std::uint8_t* session::prepare_input(std::size_t n) { return decoder_.pre
 
 inline void session::commit_input(std::size_t n, steady_time now) {
   decoder_.commit(n);
-  if (discard_input_) decoder_.reset();  // disconnecting after a bad packet
+  if (discard_input_) decoder_.reset();                 // disconnecting after a bad packet
   if (n > 0 && link_up()) keepalive_.on_received(now);  // any byte proves the link is alive
 }
 
