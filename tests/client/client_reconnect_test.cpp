@@ -421,6 +421,9 @@ TEST_CASE("client: input read but not decoded when disconnecting cannot drop the
   CHECK_FALSE(*disc_ec);
   CHECK(broker.disconnects == 1);  // sent, so the broker discards the will
   CHECK(broker.received.back().type == packet_type::disconnect);
+  const auto disconnected = events_of<event::disconnected>(events);
+  REQUIRE(disconnected.size() == 1);
+  CHECK_FALSE(disconnected[0].reason);  // the bad packet ended nothing: a graceful end
 }
 
 TEST_CASE("client: an acknowledgement read while the DISCONNECT waits behind a stalled write counts",

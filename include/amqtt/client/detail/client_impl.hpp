@@ -704,7 +704,7 @@ class client_impl {
     if (closing_) return drain_check();
     // Disconnecting: the peer closing the connection ends it (the session still takes the
     // acknowledgements that arrive before that).
-    if (ec) return begin_close(graceful_pending_ || lingering_ ? std::error_code{} : ec);
+    if (ec) return begin_close(graceful_pending_ ? std::error_code{} : ec);
     const steady_time t = now();
     session_.commit_input(n, t);
     process(t);
@@ -766,8 +766,7 @@ class client_impl {
     // and reading is how the broker's close is seen: once the DISCONNECT was handed out, read
     // even when the output is backlogged (the receive queue never blocks while stopping).
     if (!session_.wants_input()) return;
-    const bool disconnecting = graceful_pending_ || lingering_;
-    if (!disconnecting && (input_blocked() || output_backlogged())) return;
+    if (!graceful_pending_ && (input_blocked() || output_backlogged())) return;
     std::uint8_t* p = session_.prepare_input(options_.read_buffer_size);
     reading_ = true;
     transport_->async_read_some(asio::buffer(p, options_.read_buffer_size), read_h_);
@@ -1117,8 +1116,8 @@ class client_impl {
   bool connecting_ = false;
   bool reading_ = false;
   bool writing_ = false;
-  bool graceful_pending_ = false;
-  bool lingering_ = false;
+  bool graceful_pending_ = false;  // DISCONNECT handed out (stays set while lingering)
+  bool lingering_ = false;         // DISCONNECT written: waiting for the peer to close
   bool paused_ = false;
   bool processing_ = false;
   bool reprocess_ = false;
