@@ -235,6 +235,144 @@ TEST_CASE("abort_all: an aborted QoS 2 id is not reused until the server release
   (void)waiting;
 }
 
+namespace {
+
+// Four bytes of a packet with a 2-byte packet id (PUBACK 0x40, PUBREL 0x62, PUBCOMP 0x70, ...).
+void append_id_packet(byte_vector& b, std::uint8_t first, std::uint16_t id) {
+  b.push_back(first);
+  b.push_back(0x02);
+  b.push_back(static_cast<std::uint8_t>(id >> 8));
+  b.push_back(static_cast<std::uint8_t>(id & 0xFF));
+}
+
+// Hands out (and completes) QoS 1 publishes after `last_handed_out` until the next id handed out
+// is `next`.
+void cycle_ids_until(scripted_peer& p, std::uint16_t next, std::uint16_t last_handed_out) {
+  const auto succ = [](std::uint16_t id) {
+    return static_cast<std::uint16_t>(id == 65535 ? 1 : id + 1);
+  };
+  std::error_code ec;
+  byte_vector acks;
+  for (std::uint16_t id = succ(last_handed_out); id != next; id = succ(id)) {
+    p.s.publish("t", "", qos::at_least_once, false, ec);
+    REQUIRE_FALSE(ec);
+    append_id_packet(acks, 0x40, id);
+  }
+  p.take();
+  p.feed_bytes(acks);
+  REQUIRE(p.s.inflight_count() == 0);
+}
+
+}  // namespace
+
+TEST_CASE("abort_all: 65,535 aborted QoS 2 ids are all freed by their PUBCOMPs, in any order",
+          "[protocol][queue][abort][MQTT-4.3.3-1][MQTT-2.3.1-2]") {
+  auto o = test_options();
+  o.clean_session = false;
+  o.max_inflight = 65535;
+  o.max_output_bytes = 8u << 20;
+  scripted_peer p(o);
+  p.establish();
+  std::error_code ec;
+  for (int i = 0; i < 65535; ++i) p.s.publish("t", "", qos::exactly_once, false, ec);
+  REQUIRE_FALSE(ec);
+  p.take();
+  p.s.abort_all(std::make_error_code(std::errc::operation_canceled));
+  p.drop();
+  p.establish(true);
+  byte_vector pubrels;
+  for (std::uint32_t id = 1; id <= 65535; ++id)
+    append_id_packet(pubrels, 0x62, static_cast<std::uint16_t>(id));
+  CHECK(p.take() == to_hex(pubrels));  // oldest first
+  const request_id waiting = p.s.publish("t", "w", qos::at_least_once, false, ec);
+  CHECK(p.s.queued_count() == 1);  // every id is reserved
+  // PUBCOMPs newest first (each one used to search the list of aborted ids).
+  byte_vector pubcomps;
+  for (std::uint32_t id = 65535; id >= 2; --id)
+    append_id_packet(pubcomps, 0x70, static_cast<std::uint16_t>(id));
+  p.feed_bytes(pubcomps);
+  CHECK(p.s.queued_count() == 0);  // the first freed id went to the waiting request
+  p.take();
+  p.feed("70 02 0001 70 02 0001");  // the last one, and a repeat (ignored)
+  CHECK_FALSE(p.closed());
+  // Every id is free again: 65,534 more QoS 1 publishes go out at once next to `waiting`.
+  for (int i = 0; i < 65534; ++i) p.s.publish("t", "", qos::at_least_once, false, ec);
+  CHECK(p.s.inflight_count() == 65535);
+  CHECK(p.s.queued_count() == 0);
+  p.take();
+  p.drop();
+  // Nothing aborted is left to release: no PUBREL, only the 65,535 PUBLISHes re-sent. `waiting`
+  // got the first id freed (65535), the others 1..65534.
+  std::string resent = publish_hex("t", "w", qos::at_least_once, 65535, true);
+  for (std::uint32_t id = 1; id <= 65534; ++id)
+    resent += publish_hex("t", "", qos::at_least_once, static_cast<std::uint16_t>(id), true);
+  p.establish(true);
+  p.expect(resent);
+  (void)waiting;
+}
+
+TEST_CASE("abort_all: an aborted QoS 2 id released by PUBCOMP and handed out again is the new "
+          "flow's only",
+          "[protocol][queue][abort][MQTT-4.3.3-1][MQTT-2.3.1-2]") {
+  auto o = test_options();
+  o.clean_session = false;
+  o.max_inflight = 65535;
+  o.max_output_bytes = 4u << 20;
+  scripted_peer p(o);
+  p.establish();
+  std::error_code ec;
+  p.s.publish("t", "a", qos::exactly_once, false, ec);  // id 1
+  p.take();
+  p.s.abort_all(std::make_error_code(std::errc::operation_canceled));
+  p.drop();
+  p.establish(true);
+  p.expect("62 02 0001");
+  p.feed("70 02 0001");  // id 1 free
+  cycle_ids_until(p, 1, 1);
+  const request_id x = p.s.publish("t", "x", qos::exactly_once, false, ec);  // id 1 again
+  p.expect(publish_hex("t", "x", qos::exactly_once, 1));
+  p.clear_events();
+  SECTION("its flow finishes: no PUBREL for id 1 at the next connection") {
+    p.feed("50 02 0001");
+    p.expect("62 02 0001");
+    p.feed("70 02 0001");
+    REQUIRE(p.count<publish_done_event>() == 1);
+    CHECK(p.all<publish_done_event>()[0].id == x);
+    p.drop();
+    p.establish(true);
+    p.expect_nothing();
+  }
+  SECTION("it is aborted too: one PUBREL for id 1, not two") {
+    p.s.abort_all(std::make_error_code(std::errc::operation_canceled));
+    p.drop();
+    p.establish(true);
+    p.expect("62 02 0001");
+    p.feed("70 02 0001");
+    p.drop();
+    p.establish(true);
+    p.expect_nothing();
+  }
+  SECTION("the server lost the session: the new flow keeps its id and is re-sent") {
+    p.drop();
+    p.establish(false);
+    p.expect(publish_hex("t", "x", qos::exactly_once, 1, true));
+    // Id 1 is still the flow's, not freed with the aborted flows: with ids 2..65535 in use as
+    // well, a SUBSCRIBE (not limited by max_inflight) finds no free id and waits.
+    for (int i = 0; i < 65534; ++i) p.s.publish("t", "", qos::at_least_once, false, ec);
+    REQUIRE_FALSE(ec);
+    p.take();
+    p.s.subscribe({{"s", qos::at_least_once}}, ec);
+    CHECK(p.s.queued_count() == 1);
+    p.expect_nothing();
+    p.feed("50 02 0001");
+    p.expect("62 02 0001");
+    p.feed("70 02 0001");
+    REQUIRE(p.count<publish_done_event>() == 1);
+    CHECK(p.all<publish_done_event>()[0].id == x);
+    p.expect("82 06 0001 0001 73 01");  // now the SUBSCRIBE gets id 1
+  }
+}
+
 TEST_CASE("abort_all: aborted QoS 2 ids are freed when the server has no session",
           "[protocol][queue][abort]") {
   auto o = test_options();

@@ -245,6 +245,7 @@ class session {
   void handle_puback(std::uint16_t id);
   void handle_pubrec(std::uint16_t id);
   void handle_pubcomp(std::uint16_t id);
+  void prune_abandoned_qos2();
   void handle_suback(const suback_packet& s);
   void handle_unsuback(std::uint16_t id);
   void finish(std::uint16_t id, const std::vector<suback_return_code>* results);
@@ -271,8 +272,10 @@ class session {
   std::vector<std::uint8_t> out_;
   detail::ring_queue<session_event> events_;
   detail::packet_id_pool ids_;
-  detail::packet_id_set inbound_qos2_;         // PUBREC sent, PUBREL not received [MQTT-4.3.3-2]
-  std::vector<std::uint16_t> abandoned_qos2_;  // aborted QoS 2 ids, reserved until PUBCOMP
+  detail::packet_id_set inbound_qos2_;  // PUBREC sent, PUBREL not received [MQTT-4.3.3-2]
+  // Aborted QoS 2 ids, oldest first, reserved in ids_ until PUBCOMP. A PUBCOMP only frees the
+  // id; prune_abandoned_qos2() drops such entries before the vector is used or grows.
+  std::vector<std::uint16_t> abandoned_qos2_;
   detail::inflight_store inflight_;
   detail::request_queue queue_;
   std::deque<detail::outbound_request> resubscribe_;  // internal SUBSCRIBE batches, before queue_
@@ -481,6 +484,7 @@ inline void session::handle_connack(const connack_packet& c, steady_time now) {
     // resubscription of an earlier connection that was never acknowledged), first: a re-sent
     // UNSUBSCRIBE must apply after it, and re-sent PUBLISHes should find the subscriptions.
     inbound_qos2_.clear();
+    prune_abandoned_qos2();
     for (std::uint16_t id : abandoned_qos2_) ids_.release(id);  // the server forgot them too
     abandoned_qos2_.clear();
     std::vector<std::uint16_t> stale;
@@ -513,6 +517,7 @@ inline void session::handle_connack(const connack_packet& c, steady_time now) {
   // resubscriptions just sent come before them in the unacked order.
   // The aborted QoS 2 flows the server may still hold, oldest: release them so that their ids
   // can be used again (the message may be delivered now; its request already failed).
+  prune_abandoned_qos2();
   for (std::uint16_t id : abandoned_qos2_) append(pubrel_packet{id});
   inflight_.for_each_released(
       [&](const detail::outbound_flow& f) { append(pubrel_packet{f.packet_id}); });
@@ -575,13 +580,10 @@ inline void session::handle_pubrec(std::uint16_t id) {
 inline void session::handle_pubcomp(std::uint16_t id) {
   const detail::outbound_flow* f = inflight_.find(id);
   if (f == nullptr) {
-    // The end of an aborted QoS 2 flow: its id is free now.
-    auto it = std::find(abandoned_qos2_.begin(), abandoned_qos2_.end(), id);
-    if (it != abandoned_qos2_.end()) {
-      abandoned_qos2_.erase(it);
-      ids_.release(id);
-      drain();  // a request may have waited for a free id
-    }
+    // The end of an aborted QoS 2 flow (an id in use and not in flight is one): its id is free
+    // now. Its entry in abandoned_qos2_ stays until the next prune, so this is O(1) however
+    // many flows were aborted.
+    if (ids_.release(id)) drain();  // a request may have waited for a free id
     return;
   }
   if (f->phase != detail::flow_phase::await_pubcomp)
@@ -931,7 +933,18 @@ inline bool session::cancel(request_id id, std::error_code reason) {
   return true;
 }
 
+inline void session::prune_abandoned_qos2() {
+  // Live: still reserved and not in flight. An entry whose PUBCOMP came is not; neither is one
+  // whose id was handed out again since (in flight, or finished and released).
+  abandoned_qos2_.erase(std::remove_if(abandoned_qos2_.begin(), abandoned_qos2_.end(),
+                                       [&](std::uint16_t id) {
+                                         return !ids_.in_use(id) || inflight_.find(id) != nullptr;
+                                       }),
+                        abandoned_qos2_.end());
+}
+
 inline void session::abort_all(std::error_code reason) {
+  prune_abandoned_qos2();  // before the in-flight flows are forgotten: they tell reused ids
   inflight_.drain([&](detail::outbound_flow&& f) {
     if (f.request.kind == detail::request_kind::publish && f.request.qos == qos::exactly_once)
       abandoned_qos2_.push_back(f.packet_id);
