@@ -203,38 +203,6 @@ TEST_CASE("abort_all fails every unfinished request and forgets the in-flight st
   CHECK_FALSE(p.closed());
 }
 
-TEST_CASE("abort_all: an aborted QoS 2 id is not reused until the server released it",
-          "[protocol][queue][abort][MQTT-4.3.3-1][MQTT-2.3.1-2]") {
-  auto o = test_options();
-  o.clean_session = false;
-  o.max_inflight = 65535;
-  o.max_output_bytes = 4u << 20;
-  scripted_peer p(o);
-  p.establish();
-  std::error_code ec;
-  p.s.publish("t", "a", qos::exactly_once, false, ec);  // id 1: the server may keep it
-  p.s.publish("t", "b", qos::at_least_once, false, ec);  // id 2: no server state to wait for
-  p.take();
-  p.s.abort_all(std::make_error_code(std::errc::operation_canceled));
-  p.drop();
-  p.establish(true);
-  p.expect("62 02 0001");  // session present: PUBREL releases what the server holds
-  p.clear_events();
-  // Every other id goes into use (2..65535, round-robin from 3): id 1 is not handed out while
-  // the server may still hold a message under it; the next request waits.
-  for (int i = 0; i < 65534; ++i) p.s.publish("t", "", qos::at_least_once, false, ec);
-  REQUIRE_FALSE(ec);
-  CHECK(p.s.inflight_count() == 65534);
-  const request_id waiting = p.s.publish("t", "w", qos::exactly_once, false, ec);
-  CHECK(p.s.queued_count() == 1);
-  p.take();
-  p.feed("70 02 0001");  // PUBCOMP: released, id 1 free again
-  CHECK(p.s.queued_count() == 0);
-  p.expect(publish_hex("t", "w", qos::exactly_once, 1));
-  CHECK(p.count<publish_done_event>() == 0);  // the aborted request is not reported again
-  (void)waiting;
-}
-
 namespace {
 
 // Four bytes of a packet with a 2-byte packet id (PUBACK 0x40, PUBREL 0x62, PUBCOMP 0x70, ...).
@@ -263,23 +231,58 @@ void cycle_ids_until(scripted_peer& p, std::uint16_t next, std::uint16_t last_ha
   REQUIRE(p.s.inflight_count() == 0);
 }
 
-}  // namespace
-
-TEST_CASE("abort_all: 65,535 aborted QoS 2 ids are all freed by their PUBCOMPs, in any order",
-          "[protocol][queue][abort][MQTT-4.3.3-1][MQTT-2.3.1-2]") {
+// Session options for tests that put every packet id in use: no window, room for the output.
+session_options all_ids_options(std::size_t output_bytes) {
   auto o = test_options();
   o.clean_session = false;
   o.max_inflight = 65535;
-  o.max_output_bytes = 8u << 20;
-  scripted_peer p(o);
+  o.max_output_bytes = output_bytes;
+  return o;
+}
+
+// abort_all (what the client does when it stops), then a new connection.
+void abort_and_reconnect(scripted_peer& p, bool session_present) {
+  p.take();
+  p.s.abort_all(std::make_error_code(std::errc::operation_canceled));
+  p.drop();
+  p.establish(session_present);
+}
+
+}  // namespace
+
+TEST_CASE("abort_all: an aborted QoS 2 id is not reused until the server released it",
+          "[protocol][queue][abort][MQTT-4.3.3-1][MQTT-2.3.1-2]") {
+  scripted_peer p(all_ids_options(4u << 20));
+  p.establish();
+  std::error_code ec;
+  p.s.publish("t", "a", qos::exactly_once, false, ec);  // id 1: the server may keep it
+  p.s.publish("t", "b", qos::at_least_once, false, ec);  // id 2: no server state to wait for
+  abort_and_reconnect(p, true);
+  p.expect("62 02 0001");  // session present: PUBREL releases what the server holds
+  p.clear_events();
+  // Every other id goes into use (2..65535, round-robin from 3): id 1 is not handed out while
+  // the server may still hold a message under it; the next request waits.
+  for (int i = 0; i < 65534; ++i) p.s.publish("t", "", qos::at_least_once, false, ec);
+  REQUIRE_FALSE(ec);
+  CHECK(p.s.inflight_count() == 65534);
+  const request_id waiting = p.s.publish("t", "w", qos::exactly_once, false, ec);
+  CHECK(p.s.queued_count() == 1);
+  p.take();
+  p.feed("70 02 0001");  // PUBCOMP: released, id 1 free again
+  CHECK(p.s.queued_count() == 0);
+  p.expect(publish_hex("t", "w", qos::exactly_once, 1));
+  CHECK(p.count<publish_done_event>() == 0);  // the aborted request is not reported again
+  (void)waiting;
+}
+
+TEST_CASE("abort_all: 65,535 aborted QoS 2 ids are all freed by their PUBCOMPs, in any order",
+          "[protocol][queue][abort][MQTT-4.3.3-1][MQTT-2.3.1-2]") {
+  scripted_peer p(all_ids_options(8u << 20));
   p.establish();
   std::error_code ec;
   for (int i = 0; i < 65535; ++i) p.s.publish("t", "", qos::exactly_once, false, ec);
   REQUIRE_FALSE(ec);
-  p.take();
-  p.s.abort_all(std::make_error_code(std::errc::operation_canceled));
-  p.drop();
-  p.establish(true);
+  abort_and_reconnect(p, true);
   byte_vector pubrels;
   for (std::uint32_t id = 1; id <= 65535; ++id)
     append_id_packet(pubrels, 0x62, static_cast<std::uint16_t>(id));
@@ -314,18 +317,11 @@ TEST_CASE("abort_all: 65,535 aborted QoS 2 ids are all freed by their PUBCOMPs, 
 TEST_CASE("abort_all: an aborted QoS 2 id released by PUBCOMP and handed out again is the new "
           "flow's only",
           "[protocol][queue][abort][MQTT-4.3.3-1][MQTT-2.3.1-2]") {
-  auto o = test_options();
-  o.clean_session = false;
-  o.max_inflight = 65535;
-  o.max_output_bytes = 4u << 20;
-  scripted_peer p(o);
+  scripted_peer p(all_ids_options(4u << 20));
   p.establish();
   std::error_code ec;
   p.s.publish("t", "a", qos::exactly_once, false, ec);  // id 1
-  p.take();
-  p.s.abort_all(std::make_error_code(std::errc::operation_canceled));
-  p.drop();
-  p.establish(true);
+  abort_and_reconnect(p, true);
   p.expect("62 02 0001");
   p.feed("70 02 0001");  // id 1 free
   cycle_ids_until(p, 1, 1);
@@ -381,17 +377,11 @@ TEST_CASE("abort_all: aborted QoS 2 ids are freed when the server has no session
   p.establish();
   std::error_code ec;
   p.s.publish("t", "a", qos::exactly_once, false, ec);  // id 1
-  p.take();
-  p.s.abort_all(std::make_error_code(std::errc::operation_canceled));
-  p.drop();
-  p.establish(false);  // session present 0: nothing to release
+  abort_and_reconnect(p, false);  // session present 0: nothing to release
   p.expect_nothing();
   SECTION("and with session present the PUBREL is re-sent until PUBCOMP") {
     p.s.publish("t", "b", qos::exactly_once, false, ec);  // id 2
-    p.take();
-    p.s.abort_all(std::make_error_code(std::errc::operation_canceled));
-    p.drop();
-    p.establish(true);
+    abort_and_reconnect(p, true);
     p.expect("62 02 0002");
     p.drop();  // no PUBCOMP
     p.establish(true);
