@@ -21,6 +21,9 @@
 #   --timeout S          wall-clock bound per run in seconds (default 120)
 #   --nice N             run the broker and the programs under `nice -n N` (e.g. -10 as root,
 #                        to shield the measurement from other load on the machine)
+#   --broker-cpus LIST   pin the broker to these CPUs (`taskset -c LIST`, e.g. 0)
+#   --client-cpus LIST   pin the benchmark programs to these CPUs (e.g. 1, or 0 to share the
+#                        broker's core)
 #   --out FILE           JSON results (default build/bench/e2e-results.json)
 #   --build-dir DIR      build tree (default build/bench)
 #   --bin-dir DIR        use the programs already built in DIR (no build)
@@ -40,6 +43,8 @@ repeat=1
 window=1000
 timeout_s=120
 nice_level=""
+broker_cpus=""
+client_cpus=""
 out=""
 build_dir="${root}/build/bench"
 bin_dir=""
@@ -60,13 +65,15 @@ while [[ $# -gt 0 ]]; do
     --window) window="$2"; shift 2 ;;
     --timeout) timeout_s="$2"; shift 2 ;;
     --nice) nice_level="$2"; shift 2 ;;
+    --broker-cpus) broker_cpus="$2"; shift 2 ;;
+    --client-cpus) client_cpus="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --build-dir) build_dir="$2"; shift 2 ;;
     --bin-dir) bin_dir="$2"; do_build=0; shift 2 ;;
     --no-build) do_build=0; shift ;;
     --smoke) smoke=1; shift ;;
     --quiet) quiet=1; shift ;;
-    -h|--help) sed -n '2,29p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,32p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "bench-e2e.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -96,6 +103,17 @@ if [[ -n "${nice_level}" ]]; then
     nice_level=""
   fi
 fi
+
+broker_pin=()
+client_pin=()
+for v in "${broker_cpus}" "${client_cpus}"; do
+  [[ -z "${v}" || "${v}" =~ ^[0-9,-]+$ ]] || { echo "bench-e2e.sh: bad CPU list '${v}'" >&2; exit 2; }
+done
+if [[ -n "${broker_cpus}${client_cpus}" ]] && ! command -v taskset >/dev/null; then
+  echo "bench-e2e.sh: --broker-cpus/--client-cpus need taskset (util-linux)" >&2; exit 2
+fi
+[[ -z "${broker_cpus}" ]] || broker_pin=(taskset -c "${broker_cpus}")
+[[ -z "${client_cpus}" ]] || client_pin=(taskset -c "${client_cpus}")
 
 # ---------------------------------------------------------------------------------------------
 # Build
@@ -187,7 +205,7 @@ log_dest file ${work}/mosquitto.log
 log_type error
 log_type warning"
     printf '%s\n' "${broker_conf}" >"${work}/mosquitto.conf"
-    "${nice_cmd[@]+"${nice_cmd[@]}"}" "${mosquitto_bin}" -c "${work}/mosquitto.conf" >"${work}/mosquitto.out" 2>&1 &
+    "${broker_pin[@]+"${broker_pin[@]}"}" "${nice_cmd[@]+"${nice_cmd[@]}"}" "${mosquitto_bin}" -c "${work}/mosquitto.conf" >"${work}/mosquitto.out" 2>&1 &
     broker_pid=$!
     for _ in $(seq 100); do
       if ! kill -0 "${broker_pid}" 2>/dev/null; then break; fi
@@ -245,7 +263,7 @@ for r in $(seq "${repeat}"); do
           printf '[%d/%d] %-15s %-10s qos %s payload %-6s count %-7s ' "${i}" "${n_runs}" "${l}" "${m}" "${q}" "${p}" "${n}" >&2
           b0="$(broker_cpu)"
           set +e
-          line="$(timeout --kill-after=10 "$(( timeout_s + 60 ))" "${nice_cmd[@]+"${nice_cmd[@]}"}" "${cmd[@]}" 2>"${work}/stderr.txt" | tail -n 1)"
+          line="$(timeout --kill-after=10 "$(( timeout_s + 60 ))" "${client_pin[@]+"${client_pin[@]}"}" "${nice_cmd[@]+"${nice_cmd[@]}"}" "${cmd[@]}" 2>"${work}/stderr.txt" | tail -n 1)"
           rc=$?
           set -e
           b1="$(broker_cpu)"
@@ -305,7 +323,7 @@ meta = {
   "git_dirty": ${git_dirty},
   "broker_config": """${broker_conf}""".replace("${work}", "<tmpdir>"),
   "count": ${count}, "latency_count": ${latency_count}, "window": ${window},
-  "timeout_s": ${timeout_s}, "repeat": ${repeat}, "nice": "${nice_level}",
+  "timeout_s": ${timeout_s}, "repeat": ${repeat}, "nice": "${nice_level}", "broker_cpus": "${broker_cpus}", "client_cpus": "${client_cpus}",
   "loadavg_start": "${loadavg_start}", "loadavg_end": "${loadavg_end}",
   "command": """${repro}""",
 }
