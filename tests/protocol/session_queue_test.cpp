@@ -369,6 +369,25 @@ TEST_CASE("abort_all: an aborted QoS 2 id released by PUBCOMP and handed out aga
   }
 }
 
+TEST_CASE("abort_all: aborted QoS 2 ids are released oldest first across several aborts",
+          "[protocol][queue][abort][MQTT-4.3.3-1][MQTT-2.3.1-2]") {
+  scripted_peer p(all_ids_options(4u << 20));
+  p.establish();
+  std::error_code ec;
+  p.s.publish("t", "a", qos::exactly_once, false, ec);  // id 1
+  p.s.publish("t", "b", qos::exactly_once, false, ec);  // id 2
+  abort_and_reconnect(p, true);
+  p.expect("62 02 0001 62 02 0002");
+  p.feed("70 02 0001");  // id 1 free; id 2 still held by the server
+  cycle_ids_until(p, 1, 2);
+  p.s.publish("t", "x", qos::exactly_once, false, ec);  // id 1 again
+  p.s.publish("t", "y", qos::exactly_once, false, ec);  // id 3 (2 is still reserved)
+  p.expect(publish_hex("t", "x", qos::exactly_once, 1) + publish_hex("t", "y", qos::exactly_once, 3));
+  abort_and_reconnect(p, true);
+  // Id 2 was aborted first, then 1 and 3 (in their send order).
+  p.expect("62 02 0002 62 02 0001 62 02 0003");
+}
+
 TEST_CASE("abort_all: aborted QoS 2 ids are freed when the server has no session",
           "[protocol][queue][abort]") {
   auto o = test_options();
