@@ -339,9 +339,7 @@ TEST_CASE("abort_all: an aborted QoS 2 id released by PUBCOMP and handed out aga
     p.expect_nothing();
   }
   SECTION("it is aborted too: one PUBREL for id 1, not two") {
-    p.s.abort_all(std::make_error_code(std::errc::operation_canceled));
-    p.drop();
-    p.establish(true);
+    abort_and_reconnect(p, true);
     p.expect("62 02 0001");
     p.feed("70 02 0001");
     p.drop();
