@@ -9,15 +9,20 @@
 # Usage: scripts/bench-e2e.sh [options]
 #   --count N            throughput messages per run (default 100000)
 #   --latency-count N    latency round trips per run (default min(10000, count))
-#   --libs "a b"         subset of: raw libmosquitto-1t libmosquitto paho amqtt-1t amqtt
-#                        (default: all that were built). "-1t": the same program with
-#                        --threads 1 (both connections on one thread, like raw), throughput only;
-#                        libmosquitto and amqtt alone run one thread per connection
+#   --libs "a b"         subset of: raw libmosquitto-1t libmosquitto paho amqtt-1t amqtt raw-lag
+#                        (default: all that were built but raw-lag). "-1t": the same program
+#                        with --threads 1 (both connections on one thread, like raw), throughput
+#                        only; libmosquitto and amqtt alone run one thread per connection.
+#                        raw-lag: raw with --subscriber-lag-us 50 (a reader that lags, so the
+#                        broker's writes coalesce; throughput only, never a target)
 #   --qos "0 1 2"        QoS levels (default "0 1 2")
 #   --payloads "64 16384" payload sizes in bytes (default "64 16384")
 #   --modes "throughput latency"
 #   --repeat R           runs per cell; the report uses the median (default 1)
 #   --window W           publisher window passed to every program (default 1000)
+#   --qos0-pacing M      received (default): at QoS 0 a message holds its window slot until
+#                        the subscriber got it, in every program; written: until the library
+#                        reports it done (libmosquitto/Paho: written; asio-mqtt stays end to end)
 #   --timeout S          wall-clock bound per run in seconds (default 120)
 #   --nice N             run the broker and the programs under `nice -n N` (e.g. -10 as root,
 #                        to shield the measurement from other load on the machine)
@@ -41,6 +46,7 @@ payloads="64 16384"
 modes="throughput latency"
 repeat=1
 window=1000
+qos0_pacing=received
 timeout_s=120
 nice_level=""
 broker_cpus=""
@@ -63,6 +69,7 @@ while [[ $# -gt 0 ]]; do
     --modes) modes="$2"; shift 2 ;;
     --repeat) repeat="$2"; shift 2 ;;
     --window) window="$2"; shift 2 ;;
+    --qos0-pacing) qos0_pacing="$2"; shift 2 ;;
     --timeout) timeout_s="$2"; shift 2 ;;
     --nice) nice_level="$2"; shift 2 ;;
     --broker-cpus) broker_cpus="$2"; shift 2 ;;
@@ -86,6 +93,7 @@ if [[ -z "${latency_count}" ]]; then
   latency_count=$(( count < 10000 ? count : 10000 ))
 fi
 is_uint "${latency_count}" || { echo "bench-e2e.sh: bad --latency-count" >&2; exit 2; }
+[[ "${qos0_pacing}" == received || "${qos0_pacing}" == written ]] || { echo "bench-e2e.sh: --qos0-pacing must be received or written" >&2; exit 2; }
 [[ -n "${bin_dir}" ]] || bin_dir="${build_dir}/benchmarks/e2e"
 [[ -n "${out}" ]] || out="${build_dir}/e2e-results.json"
 
@@ -141,13 +149,15 @@ declare -A prog=(
   [paho]=amqtt-bench-e2e-paho
   [amqtt-1t]=amqtt-bench-e2e-amqtt
   [amqtt]=amqtt-bench-e2e-amqtt
+  [raw-lag]=amqtt-bench-e2e-raw
 )
 # Extra arguments per variant. The single-thread variants run in throughput mode only (a latency
 # run has one connection on one thread in every program); amqtt-1t skips the isolated allocation
 # phase, which does not depend on --threads and runs with amqtt.
-declare -A prog_args=([libmosquitto-1t]="--threads 1" [amqtt-1t]="--threads 1")
+declare -A prog_args=([libmosquitto-1t]="--threads 1" [amqtt-1t]="--threads 1"
+                      [raw-lag]="--subscriber-lag-us 50")
 declare -A prog_env=([amqtt-1t]="AMQTT_BENCH_NO_ALLOC_PHASE=1")
-runs_in_mode() { [[ "$2" == "throughput" || "$1" != *-1t ]]; }
+runs_in_mode() { [[ "$2" == "throughput" || ( "$1" != *-1t && "$1" != raw-lag ) ]]; }
 if [[ -z "${libs}" ]]; then
   for l in raw libmosquitto-1t libmosquitto paho amqtt-1t amqtt; do
     [[ -x "${bin_dir}/${prog[$l]}" ]] && libs+="${libs:+ }${l}"
@@ -229,6 +239,19 @@ broker_cpu() {
   awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/${broker_pid}/stat" 2>/dev/null || echo 0
 }
 
+# Machine-wide TCP counters: segments sent (Tcp OutSegs) and segments that carried new data
+# (TcpExt TCPOrigDataSent). On an idle machine their change over a run is the run's loopback
+# traffic; data segments per message show how much the broker's writes to the subscriber were
+# coalesced, which decides the broker's cost per message (docs/benchmarks.md).
+tcp_counters() {
+  awk '
+    FNR == 1 { hdr = "" }
+    ($1 == "Tcp:" || $1 == "TcpExt:") && hdr != $1 { hdr = $1; for (i = 2; i <= NF; i++) col[$1, $i] = i; next }
+    $1 == "Tcp:"    { out = $(col["Tcp:", "OutSegs"]) }
+    $1 == "TcpExt:" { data = $(col["TcpExt:", "TCPOrigDataSent"]) }
+    END { printf "%s %s", (out == "" ? 0 : out), (data == "" ? 0 : data) }' /proc/net/snmp /proc/net/netstat 2>/dev/null || echo "0 0"
+}
+
 # ---------------------------------------------------------------------------------------------
 # Runs
 # ---------------------------------------------------------------------------------------------
@@ -259,19 +282,21 @@ for r in $(seq "${repeat}"); do
           cmd=(env ${prog_env[$l]:-} "${bin_dir}/${prog[$l]}" ${prog_args[$l]:-}
                --host 127.0.0.1 --port "${broker_port}" --qos "${q}"
                --payload "${p}" --count "${n}" --mode "${m}" --timeout "${timeout_s}"
-               --window "${window}")
+               --window "${window}" --qos0-pacing "${qos0_pacing}")
           printf '[%d/%d] %-15s %-10s qos %s payload %-6s count %-7s ' "${i}" "${n_runs}" "${l}" "${m}" "${q}" "${p}" "${n}" >&2
           b0="$(broker_cpu)"
+          read -r s0 d0 <<<"$(tcp_counters)"
           set +e
           line="$(timeout --kill-after=10 "$(( timeout_s + 60 ))" "${client_pin[@]+"${client_pin[@]}"}" "${nice_cmd[@]+"${nice_cmd[@]}"}" "${cmd[@]}" 2>"${work}/stderr.txt" | tail -n 1)"
           rc=$?
           set -e
           b1="$(broker_cpu)"
+          read -r s1 d1 <<<"$(tcp_counters)"
           if [[ "${line}" != \{* ]]; then
             err="$(tr '\n"\\' '   ' <"${work}/stderr.txt" | cut -c1-300)"
             line="{\"library\":\"${l}\",\"mode\":\"${m}\",\"qos\":${q},\"payload\":${p},\"count\":${n},\"error\":\"no result (exit ${rc}): ${err}\"}"
           fi
-          line="$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["library"]=sys.argv[5]; d["repeat"]=int(sys.argv[2]); d["broker_cpu_s"]=round(float(sys.argv[4])-float(sys.argv[3]),3); print(json.dumps(d))' "${line}" "${r}" "${b0}" "${b1}" "${l}")"
+          line="$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["library"]=sys.argv[5]; d["repeat"]=int(sys.argv[2]); d["broker_cpu_s"]=round(float(sys.argv[4])-float(sys.argv[3]),3); d["tcp_segments"]=int(sys.argv[7])-int(sys.argv[6]); d["tcp_data_segments"]=int(sys.argv[9])-int(sys.argv[8]); print(json.dumps(d))' "${line}" "${r}" "${b0}" "${b1}" "${l}" "${s0}" "${s1}" "${d0}" "${d1}")"
           printf '%s\n' "${line}" >>"${raw_lines}"
           python3 -c '
 import json,sys
@@ -282,6 +307,8 @@ if d["mode"]=="throughput": s="%10.0f msg/s" % d["msgs_per_s"]
 else: s="p50 %8.1f us  p99 %8.1f us" % (d["p50_us"], d["p99_us"])
 s+="  cpu %7.2f us/msg  lost %d dup %d%s" % (d["cpu_us_per_msg"], d["lost"], d["duplicates"], "  TIMEOUT" if d.get("timed_out") else "")
 if "allocs_per_msg" in d: s+="  allocs/msg %.3f" % d["allocs_per_msg"]
+if d["mode"]=="throughput" and d.get("count"):
+    s+="  broker %.1f us/msg  data segments/msg %.2f" % (d["broker_cpu_s"]*1e6/d["count"], d["tcp_data_segments"]/d["count"])
 print(s)' "${line}" >&2
           if python3 -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(1 if ("error" in d or d.get("timed_out") or d.get("lost",0) or d.get("duplicates",0)) else 0)' "${line}"; then :; else
             failures=$(( failures + 1 ))
@@ -322,7 +349,7 @@ meta = {
   "git_commit": "${git_commit}",
   "git_dirty": ${git_dirty},
   "broker_config": """${broker_conf}""".replace("${work}", "<tmpdir>"),
-  "count": ${count}, "latency_count": ${latency_count}, "window": ${window},
+  "count": ${count}, "latency_count": ${latency_count}, "window": ${window}, "qos0_pacing": "${qos0_pacing}",
   "timeout_s": ${timeout_s}, "repeat": ${repeat}, "nice": "${nice_level}", "broker_cpus": "${broker_cpus}", "client_cpus": "${client_cpus}",
   "loadavg_start": "${loadavg_start}", "loadavg_end": "${loadavg_end}",
   "command": """${repro}""",

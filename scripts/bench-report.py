@@ -21,16 +21,18 @@ import sys
 
 # "-1t": the program run with --threads 1 (both connections on one thread, like the raw
 # reference); without the suffix, libmosquitto and asio-mqtt run one thread per connection.
-LIBS = ["raw", "libmosquitto-1t", "libmosquitto", "paho", "amqtt-1t", "amqtt"]
-NAMES = {"raw": "raw reference", "libmosquitto-1t": "libmosquitto, 1 thread",
+# "raw-lag": the raw reference with a subscriber that sleeps 50 µs after each read (an
+# experiment on the broker's cost, not a comparison target).
+LIBS = ["raw", "raw-lag", "libmosquitto-1t", "libmosquitto", "paho", "amqtt-1t", "amqtt"]
+NAMES = {"raw": "raw reference", "raw-lag": "raw reference, lagging subscriber", "libmosquitto-1t": "libmosquitto, 1 thread",
          "libmosquitto": "libmosquitto, thread per connection", "paho": "Paho C++",
          "amqtt-1t": "asio-mqtt, 1 thread", "amqtt": "asio-mqtt, thread per connection"}
-SHORT = {"raw": "raw", "libmosquitto-1t": "libmosquitto 1t", "libmosquitto": "libmosquitto",
+SHORT = {"raw": "raw", "raw-lag": "raw-lag", "libmosquitto-1t": "libmosquitto 1t", "libmosquitto": "libmosquitto",
          "paho": "Paho", "amqtt-1t": "asio-mqtt 1t", "amqtt": "asio-mqtt"}
-LAT_NAMES = {"raw": "raw reference", "libmosquitto-1t": "libmosquitto, external loop",
+LAT_NAMES = {"raw": "raw reference", "raw-lag": "raw reference, lagging subscriber", "raw-lag": "raw reference, lagging subscriber", "libmosquitto-1t": "libmosquitto, external loop",
              "libmosquitto": "libmosquitto", "paho": "Paho C++", "amqtt-1t": "asio-mqtt",
              "amqtt": "asio-mqtt"}
-COLORS = {"raw": "#9e9e9e", "libmosquitto-1t": "#6baed6", "libmosquitto": "#1f77b4",
+COLORS = {"raw": "#9e9e9e", "raw-lag": "#cfcfcf", "libmosquitto-1t": "#6baed6", "libmosquitto": "#1f77b4",
           "paho": "#ff7f0e", "amqtt-1t": "#74c476", "amqtt": "#2ca02c"}
 # Like-for-like comparisons (same threading), asio-mqtt first.
 PAIRS_RAW = [("amqtt-1t", "raw"), ("amqtt", "raw")]
@@ -62,6 +64,12 @@ def aggregate(results):
             out[key] = {"error": runs[-1].get("error", "error"), "runs": len(runs)}
             continue
         agg = {"runs": len(runs), "errors": len(runs) - len(ok)}
+        for r in ok:  # per-message figures of what bench-e2e.sh measured around each run
+            if r.get("count") and r.get("mode") == "throughput":
+                if isinstance(r.get("broker_cpu_s"), (int, float)):
+                    r["broker_us_per_msg"] = r["broker_cpu_s"] * 1e6 / r["count"]
+                if isinstance(r.get("tcp_data_segments"), (int, float)):
+                    r["data_segments_per_msg"] = r["tcp_data_segments"] / r["count"]
         for field in ok[0]:
             vals = [r[field] for r in ok if isinstance(r.get(field), (int, float))
                     and not isinstance(r.get(field), bool)]
@@ -200,6 +208,25 @@ def markdown(meta, cells):
                "the kernel's work for the process: socket calls, wake-ups; each the median of "
                "its own runs)\n")
     out.append(table(header, rows))
+
+    # Broker CPU and loopback data segments per message (older result files have neither).
+    def broker_cell(l, q, p):
+        b = get(cells, l, "throughput", q, p, "broker_us_per_msg")
+        d = get(cells, l, "throughput", q, p, "data_segments_per_msg")
+        if b is None and d is None:
+            return "—"
+        return (f"{b:.1f}" if b is not None else "—") + (f" ({d:.2f})" if d is not None else "")
+
+    if any(get(cells, l, "throughput", q, p, "broker_us_per_msg") is not None
+           for l in libs for q in qs for p in ps):
+        header = ["QoS", "payload"] + [f"{NAMES[l]} broker µs/msg (segments)" for l in libs]
+        rows = [[str(q), fmt_payload(p)] + [broker_cell(l, q, p) for l in libs]
+                for q in qs for p in ps]
+        out.append("\n#### Broker CPU per message in the throughput runs (mosquitto's user+sys "
+                   "over the run / messages; in parentheses TCP segments that carried data, per "
+                   "message, machine-wide, both directions: a QoS 0 64 B message needs about one "
+                   "when nothing is coalesced; each the median of its own runs)\n")
+        out.append(table(header, rows))
 
     # Latency (the programs' default mode; latency runs use one connection on one thread).
     libs, qs, ps = grid(cells, "latency")

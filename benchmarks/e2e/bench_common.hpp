@@ -5,7 +5,9 @@
 // Flags (all programs):
 //   --host H --port P          broker address (default 127.0.0.1:1883)
 //   --qos 0|1|2                QoS of the publishes and of the subscription
-//   --payload BYTES            payload size (>= 8: the first 8 bytes carry a sequence number)
+//   --payload BYTES            payload size (>= 8: the first 8 bytes carry a sequence number;
+//                              >= 16: bytes 8..15 the publisher's steady-clock time, in ns, when
+//                              the message was handed to the library)
 //   --count N                  throughput: messages; latency: round trips
 //   --mode throughput|latency
 //   --timeout S                wall-clock bound of the measured run (default 120 s)
@@ -14,6 +16,14 @@
 //                              been reported yet (default 1000). Keeps packet ids unique
 //                              (< 65535 in flight) and memory bounded for every library.
 //   --warmup N                 latency: round trips done first and not measured (default 200)
+//   --qos0-pacing received|written
+//                              throughput at QoS 0, where no acknowledgement bounds the
+//                              pipeline: `received` (default) counts a message as outstanding
+//                              in the window until the subscriber got it (end to end, the same
+//                              bound for every program); `written` until the library reports
+//                              it done (libmosquitto: written to the socket; Paho: its token;
+//                              raw: no bound but the socket's). asio-mqtt always paces end to end
+//                              (its QoS 0 completion comes before the write).
 //
 // throughput: one publisher connection and one subscriber connection in the same process. The
 //   subscriber counts messages until N distinct sequence numbers arrived or the timeout. Time is
@@ -26,7 +36,9 @@
 //           elapsed_s, cpu_s, cpu_us_per_msg (getrusage user+sys of the whole process over the
 //           measured interval, divided by count), cpu_user_s, cpu_sys_s, cpu_sys_us_per_msg (the
 //           kernel's share of it)
-//   throughput  msgs_per_s, mib_per_s, window
+//   throughput  msgs_per_s, mib_per_s, window; with payloads >= 16 B delivery_p50_us,
+//               delivery_p99_us, delivery_max_us: publish call -> message delivered to the
+//               subscriber, over all messages of the run (how long messages queue under load)
 //   latency     p50_us, p99_us, max_us, mean_us, min_us, warmup
 //   error       present (string) when the run could not be done; exit code 1.
 
@@ -64,6 +76,10 @@ struct options {
   double timeout_s = 120.0;
   std::uint64_t window = 1000;
   std::uint64_t warmup = 200;
+  bool qos0_paced_on_receive = true;  // --qos0-pacing received (default) | written
+
+  // True when the window of this throughput run is released by received messages.
+  bool window_on_receive() const { return qos == 0 && qos0_paced_on_receive; }
 
   std::chrono::nanoseconds timeout() const {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -76,7 +92,8 @@ struct options {
   if (error) std::fprintf(stderr, "%s: %s\n", prog, error);
   std::fprintf(stderr,
                "usage: %s [--host H] [--port P] [--qos 0|1|2] [--payload BYTES] [--count N]\n"
-               "          [--mode throughput|latency] [--timeout S] [--window W] [--warmup N]\n",
+               "          [--mode throughput|latency] [--timeout S] [--window W] [--warmup N]\n"
+               "          [--qos0-pacing received|written]\n",
                prog);
   std::exit(error ? 2 : 0);
 }
@@ -134,6 +151,14 @@ inline options parse_args(int argc, char** argv) {
     } else if (a == "--warmup") {
       o.warmup = parse_u64(prog, argv[i - 1], v);
       if (o.warmup > 1'000'000) usage(prog, "--warmup must be <= 1000000");
+    } else if (a == "--qos0-pacing") {
+      const std::string_view m = v;
+      if (m == "received")
+        o.qos0_paced_on_receive = true;
+      else if (m == "written")
+        o.qos0_paced_on_receive = false;
+      else
+        usage(prog, "--qos0-pacing must be received or written");
     } else {
       usage(prog, ("unknown flag " + std::string(a)).c_str());
     }
@@ -170,20 +195,42 @@ inline double seconds_between(clock::time_point a, clock::time_point b) {
 
 // ---- payloads ----------------------------------------------------------------------------------
 
-// A payload of `size` bytes; bytes [0, 8) are overwritten with the sequence number.
+// A payload of `size` bytes; bytes [0, 8) are overwritten with the sequence number (and
+// [8, 16) with the time, see put_seq).
 inline std::string make_payload(std::size_t size) {
   std::string p(size, '\0');
   for (std::size_t i = 0; i < size; ++i) p[i] = static_cast<char>('a' + i % 26);
   return p;
 }
 
-inline void put_seq(void* payload, std::uint64_t seq) { std::memcpy(payload, &seq, 8); }
+inline std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now().time_since_epoch())
+      .count();
+}
+
+// Stamps a payload of `size` (>= 8) bytes: the sequence number, and the time when the payload
+// is >= 16 bytes. Call it right before handing the message to the library.
+inline void put_seq(void* payload, std::size_t size, std::uint64_t seq) {
+  std::memcpy(payload, &seq, 8);
+  if (size >= 16) {
+    const std::int64_t t = now_ns();
+    std::memcpy(static_cast<char*>(payload) + 8, &t, 8);
+  }
+}
 
 inline std::uint64_t get_seq(const void* payload, std::size_t size) {
   if (size < 8) return ~std::uint64_t{0};
   std::uint64_t seq;
   std::memcpy(&seq, payload, 8);
   return seq;
+}
+
+// The time put_seq wrote, or -1 for a payload shorter than 16 bytes.
+inline std::int64_t get_stamp(const void* payload, std::size_t size) {
+  if (size < 16) return -1;
+  std::int64_t t;
+  std::memcpy(&t, static_cast<const char*>(payload) + 8, 8);
+  return t;
 }
 
 // A topic no other run shares: bench/<library>/<pid>/<nanoseconds>.
@@ -205,7 +252,22 @@ inline std::string client_id(const char* library, const char* role) {
 // Not thread-safe: feed it from one thread (the receiving one).
 class seq_tracker {
  public:
-  explicit seq_tracker(std::uint64_t expected) : seen_(expected, 0), expected_(expected) {}
+  explicit seq_tracker(std::uint64_t expected) : seen_(expected, 0), expected_(expected) {
+    delivery_ns_.reserve(expected);  // no allocation while messages arrive
+  }
+
+  // on_message for a stamped payload; also records how long a new message took to arrive.
+  bool on_payload(const void* payload, std::size_t size) {
+    if (!on_message(get_seq(payload, size))) return false;
+    const std::int64_t sent = get_stamp(payload, size);
+    const std::int64_t now = sent >= 0 ? now_ns() : 0;
+    if (sent >= 0 && now >= sent && delivery_ns_.size() < delivery_ns_.capacity())
+      delivery_ns_.push_back(static_cast<std::uint64_t>(now - sent));
+    return true;
+  }
+
+  // The delivery delays recorded by on_payload (moved out).
+  std::vector<std::uint64_t> take_delivery_ns() { return std::move(delivery_ns_); }
 
   // Returns true when `seq` was new.
   bool on_message(std::uint64_t seq) {
@@ -233,6 +295,7 @@ class seq_tracker {
 
  private:
   std::vector<std::uint8_t> seen_;
+  std::vector<std::uint64_t> delivery_ns_;
   std::uint64_t expected_;
   std::atomic<std::uint64_t> unique_{0};
   std::uint64_t duplicates_ = 0;
@@ -392,6 +455,8 @@ inline json_line header(const char* library, const options& o) {
       .field("qos", o.qos)
       .field("payload", static_cast<std::uint64_t>(o.payload))
       .field("count", o.count);
+  if (o.mode == run_mode::throughput && o.qos == 0)
+    j.field("qos0_pacing", o.qos0_paced_on_receive ? "received" : "written");
   return j;
 }
 
@@ -409,9 +474,12 @@ struct throughput_result {
   std::uint64_t duplicates = 0;
   std::uint64_t unexpected = 0;
   bool timed_out = false;
-  double elapsed_s = 0;  // first publish -> last receive
-  cpu_time cpu;          // process user and sys time over the same interval
+  double elapsed_s = 0;                    // first publish -> last receive
+  cpu_time cpu;                            // process user and sys time over the same interval
+  std::vector<std::uint64_t> delivery_ns;  // seq_tracker::take_delivery_ns()
 };
+
+inline double percentile_us(std::vector<std::uint64_t>& sorted, double p);
 
 inline json_line throughput_json(const char* library, const options& o,
                                  const throughput_result& r) {
@@ -432,6 +500,13 @@ inline json_line throughput_json(const char* library, const options& o,
       .field("cpu_sys_s", r.cpu.sys_s)
       .field("cpu_us_per_msg", r.received ? r.cpu.total_s() * 1e6 / n : 0.0)
       .field("cpu_sys_us_per_msg", r.received ? r.cpu.sys_s * 1e6 / n : 0.0);
+  if (!r.delivery_ns.empty()) {
+    std::vector<std::uint64_t> d = r.delivery_ns;
+    std::sort(d.begin(), d.end());
+    j.field("delivery_p50_us", percentile_us(d, 50))
+        .field("delivery_p99_us", percentile_us(d, 99))
+        .field("delivery_max_us", static_cast<double>(d.back()) / 1000.0);
+  }
   return j;
 }
 

@@ -4,8 +4,9 @@
 //
 // throughput, --threads 2 (default): threaded mode (mosquitto_loop_start: one network thread per
 //   connection); the main thread publishes (mosquitto_publish copies the payload), the window is
-//   released from on_publish (QoS 0: written, QoS 1: PUBACK, QoS 2: PUBCOMP) on the publisher's
-//   network thread; the subscriber counts in on_message on its own network thread.
+//   released from on_publish (QoS 1: PUBACK, QoS 2: PUBCOMP; QoS 0 with --qos0-pacing written:
+//   written) on the publisher's network thread; the subscriber counts in on_message on its own
+//   network thread (and releases the window at QoS 0 paced end to end, the default).
 // throughput, --threads 1: both connections driven by the main thread through libmosquitto's
 //   external-loop interface (poll() on mosquitto_socket(), then mosquitto_loop_read /
 //   mosquitto_loop_write / mosquitto_loop_misc), publishing between polls while the window allows;
@@ -44,8 +45,9 @@ struct conn_state {
   bench::seq_tracker* tracker = nullptr;
   bench::done_signal all_received;
   bench::clock::time_point last_receive{};
+  bench::window_gate* receive_gate = nullptr;  // QoS 0 paced end to end, --threads 2
   // throughput publisher
-  bench::window_gate* gate = nullptr;  // --threads 2
+  bench::window_gate* gate = nullptr;  // --threads 2 (nullptr: QoS 0 paced end to end)
   std::uint64_t completed = 0;         // --threads 1 (on_publish runs on the only thread)
   // latency
   bench::latency_result* lat = nullptr;
@@ -84,7 +86,7 @@ void on_publish(mosquitto*, void* ud, int) {
 }
 
 void lat_publish(mosquitto* m, conn_state* s) {
-  bench::put_seq(s->lat_payload->data(), s->lat_seq);
+  bench::put_seq(s->lat_payload->data(), s->lat_payload->size(), s->lat_seq);
   s->lat_t0 = bench::clock::now();
   const int rc =
       mosquitto_publish(m, nullptr, s->topic->c_str(), static_cast<int>(s->lat_payload->size()),
@@ -100,7 +102,9 @@ void on_message(mosquitto* m, void* ud, const mosquitto_message* msg) {
   const auto now = bench::clock::now();
   const std::uint64_t seq = bench::get_seq(msg->payload, static_cast<std::size_t>(msg->payloadlen));
   if (s->tracker) {  // throughput subscriber
-    s->tracker->on_message(seq);
+    if (s->tracker->on_payload(msg->payload, static_cast<std::size_t>(msg->payloadlen)) &&
+        s->receive_gate)
+      s->receive_gate->release();
     s->last_receive = now;
     if (s->tracker->complete()) s->all_received.set();
     return;
@@ -194,7 +198,7 @@ int run_throughput(const bench::options& o) {
   bench::window_gate gate(o.window);
   conn_state sub_st, pub_st;
   sub_st.tracker = &tracker;
-  if (loop_threads == 2) pub_st.gate = &gate;
+  if (loop_threads == 2) (o.window_on_receive() ? sub_st.receive_gate : pub_st.gate) = &gate;
   mosq_ptr sub = make_client(o, "sub", sub_st);
   subscribe(sub.get(), sub_st, topic, o.qos);
   mosq_ptr pub = make_client(o, "pub", pub_st);
@@ -207,8 +211,11 @@ int run_throughput(const bench::options& o) {
   if (loop_threads == 1) {
     std::uint64_t seq = 0;
     while (!tracker.complete() && bench::clock::now() < deadline) {
-      for (; seq < o.count && seq - pub_st.completed < o.window; ++seq) {
-        bench::put_seq(payload.data(), seq);
+      const auto done = [&] {
+        return o.window_on_receive() ? tracker.unique() : pub_st.completed;
+      };
+      for (; seq < o.count && seq - done() < o.window; ++seq) {
+        bench::put_seq(payload.data(), payload.size(), seq);
         const int rc =
             mosquitto_publish(pub.get(), nullptr, topic.c_str(), static_cast<int>(payload.size()),
                               payload.data(), o.qos, false);
@@ -224,7 +231,7 @@ int run_throughput(const bench::options& o) {
   }
   for (std::uint64_t seq = 0; loop_threads == 2 && seq < o.count; ++seq) {
     if (!gate.acquire(deadline)) break;
-    bench::put_seq(payload.data(), seq);
+    bench::put_seq(payload.data(), payload.size(), seq);
     const int rc =
         mosquitto_publish(pub.get(), nullptr, topic.c_str(), static_cast<int>(payload.size()),
                           payload.data(), o.qos, false);
@@ -241,6 +248,7 @@ int run_throughput(const bench::options& o) {
   shutdown(sub.get());  // the subscriber's thread is joined: its fields are safe to read
   r.elapsed_s = bench::seconds_between(t0, sub_st.last_receive);
   r.received = tracker.unique();
+  r.delivery_ns = tracker.take_delivery_ns();
   r.duplicates = tracker.duplicates();
   r.unexpected = tracker.unexpected();
   bench::throughput_json(library, o, r).field("threads", loop_threads).print();

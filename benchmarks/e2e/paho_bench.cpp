@@ -4,8 +4,9 @@
 // See bench_common.hpp for the measurement protocol.
 //
 // throughput: the main thread publishes with an action listener whose on_success/on_failure
-//   (Paho's threads: QoS 0 written, QoS 1 PUBACK, QoS 2 PUBCOMP) releases the window; the
-//   subscriber counts in message_arrived on Paho's receive thread.
+//   (Paho's threads: QoS 1 PUBACK, QoS 2 PUBCOMP; QoS 0 with --qos0-pacing written: written)
+//   releases the window; the subscriber counts in message_arrived on Paho's receive thread (and
+//   releases the window at QoS 0 paced end to end, the default).
 // latency: the next publish is issued from inside message_arrived (no thread hop).
 //
 // TCP_NODELAY: Paho C has no option for it and leaves Nagle's algorithm on. Every other program
@@ -54,13 +55,14 @@ class ignore_listener : public mqtt::iaction_listener {
 
 struct subscriber_callback : mqtt::callback {
   bench::seq_tracker* tracker = nullptr;
+  bench::window_gate* receive_gate = nullptr;  // QoS 0 paced end to end
   bench::done_signal all_received;
   bench::clock::time_point last_receive{};
 
   void message_arrived(mqtt::const_message_ptr msg) override {
     const auto now = bench::clock::now();
     const auto& p = msg->get_payload_ref();
-    tracker->on_message(bench::get_seq(p.data(), p.size()));
+    if (tracker->on_payload(p.data(), p.size()) && receive_gate) receive_gate->release();
     last_receive = now;
     if (tracker->complete()) all_received.set();
   }
@@ -80,7 +82,7 @@ struct latency_callback : mqtt::callback {
   ignore_listener listener;
 
   void publish_next() {
-    bench::put_seq(payload.data(), seq);
+    bench::put_seq(payload.data(), payload.size(), seq);
     t0 = bench::clock::now();
     try {
       cli->publish(topic, payload.data(), payload.size(), qos, false, nullptr, listener);
@@ -168,8 +170,10 @@ int run_throughput(const bench::options& o) {
   bench::seq_tracker tracker(o.count);
   bench::window_gate gate(o.window);
   release_listener listener(gate);
+  ignore_listener no_release;  // QoS 0 paced end to end: the subscriber releases the window
   subscriber_callback sub_cb;
   sub_cb.tracker = &tracker;
+  if (o.window_on_receive()) sub_cb.receive_gate = &gate;
   mqtt::callback pub_cb;
   auto sub = make_client(o, "sub", sub_cb);
   subscribe(*sub, topic_s, o.qos);
@@ -183,9 +187,11 @@ int run_throughput(const bench::options& o) {
   std::string error;
   for (std::uint64_t seq = 0; seq < o.count; ++seq) {
     if (!gate.acquire(deadline)) break;
-    bench::put_seq(payload.data(), seq);
+    bench::put_seq(payload.data(), payload.size(), seq);
     try {
-      pub->publish(topic, payload.data(), payload.size(), o.qos, false, nullptr, listener);
+      pub->publish(
+          topic, payload.data(), payload.size(), o.qos, false, nullptr,
+          o.window_on_receive() ? static_cast<mqtt::iaction_listener&>(no_release) : listener);
     } catch (const mqtt::exception& e) {
       gate.cancel();
       error = e.what();
@@ -201,9 +207,12 @@ int run_throughput(const bench::options& o) {
   if (!error.empty()) return bench::report_error(library, o, "publish: " + error);
   r.elapsed_s = bench::seconds_between(t0, sub_cb.last_receive);
   r.received = tracker.unique();
+  r.delivery_ns = tracker.take_delivery_ns();
   r.duplicates = tracker.duplicates();
   r.unexpected = tracker.unexpected();
-  bench::throughput_json(library, o, r).field("publish_failures", listener.failures.load()).print();
+  bench::throughput_json(library, o, r)
+      .field("publish_failures", listener.failures.load() + no_release.failures.load())
+      .print();
   return 0;
 }
 

@@ -3,6 +3,11 @@
 // POSIX sockets, and incoming bytes get just enough parsing to count PUBLISHes, answer
 // PUBACK/PUBREC/PUBREL/PUBCOMP and track the publisher's acks within a packet-id window.
 // One thread drives both connections. See bench_common.hpp for the measurement protocol.
+//
+// --subscriber-lag-us N (throughput only; default 0): after each read that brought the
+// subscriber data, the thread sleeps N microseconds. A reader that lags lets the broker's small
+// writes to it coalesce into fewer TCP segments, which makes the broker cheaper per message;
+// docs/benchmarks.md uses it to show that effect ("raw-lag" in scripts/bench-e2e.sh).
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -17,7 +22,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -27,7 +35,8 @@
 
 namespace {
 
-constexpr const char* library = "raw";
+const char* library = "raw";  // "raw-lag" with --subscriber-lag-us
+long subscriber_lag_us = 0;
 using bytes = std::vector<std::uint8_t>;
 
 [[noreturn]] void fail(const std::string& what) {
@@ -241,6 +250,7 @@ struct publish_template {
   bytes b;
   std::size_t id_off = 0;   // 0 for QoS 0
   std::size_t seq_off = 0;  // first payload byte
+  std::size_t payload_size = 0;
 
   publish_template(const std::string& topic, const std::string& payload, int qos) {
     amqtt::publish_packet p;
@@ -252,19 +262,21 @@ struct publish_template {
     const std::size_t header = b.size() - (2 + topic.size() + (qos ? 2 : 0) + payload.size());
     id_off = qos ? header + 2 + topic.size() : 0;
     seq_off = header + 2 + topic.size() + (qos ? 2 : 0);
+    payload_size = payload.size();
   }
   void append_to(connection& c, std::uint16_t id, std::uint64_t seq) const {
     const std::size_t at = c.out.size();
     c.out.insert(c.out.end(), b.begin(), b.end());
     if (id_off) put_u16(c.out.data() + at + id_off, id);
-    bench::put_seq(c.out.data() + at + seq_off, seq);
+    bench::put_seq(c.out.data() + at + seq_off, payload_size, seq);
   }
 };
 
 // Handles a PUBLISH/PUBREL arriving at a subscriber: queues the acknowledgement. Returns the
-// sequence number of a PUBLISH, or ~0.
+// sequence number of a PUBLISH (and its payload through `payload`/`payload_size`), or ~0.
 std::uint64_t on_subscriber_packet(connection& c, std::uint8_t first, const std::uint8_t* b,
-                                   std::size_t n) {
+                                   std::size_t n, const std::uint8_t** payload = nullptr,
+                                   std::size_t* payload_size = nullptr) {
   const unsigned type = first >> 4;
   if (type == 3) {
     const unsigned q = (first >> 1) & 3;
@@ -277,6 +289,9 @@ std::uint64_t on_subscriber_packet(connection& c, std::uint8_t first, const std:
     }
     if (q == 1) c.append_ack(0x40, id);
     if (q == 2) c.append_ack(0x50, id);
+    if (n < off) throw std::runtime_error("short PUBLISH");
+    if (payload) *payload = b + off;
+    if (payload_size) *payload_size = n - off;
     return bench::get_seq(b + off, n - off);
   }
   if (type == 6 && n >= 2) c.append_ack(0x70, get_u16(b));  // PUBREL -> PUBCOMP
@@ -310,8 +325,10 @@ int run_throughput(const bench::options& o) {
   while (!tracker.complete()) {
     // Fill the publisher's batch.
     if (pub.pending() < batch_bytes) {
+      // QoS 1/2: a free packet id; QoS 0 paced end to end: fewer than `window` not yet received.
       while (next_seq < o.count && pub.pending() < batch_bytes &&
-             (o.qos == 0 || !free_ids.empty())) {
+             (o.qos ? !free_ids.empty()
+                    : !o.window_on_receive() || next_seq - tracker.unique() < o.window)) {
         std::uint16_t id = 0;
         if (o.qos) {
           id = free_ids.back();
@@ -344,11 +361,17 @@ int run_throughput(const bench::options& o) {
     // Subscriber.
     if (sub.read_some() > 0) {
       progress = true;
+      if (subscriber_lag_us > 0) {
+        const timespec lag{0, subscriber_lag_us * 1000};
+        ::nanosleep(&lag, nullptr);
+      }
       bool got = false;
       sub.parse([&](std::uint8_t first, const std::uint8_t* b, std::size_t n) {
-        const std::uint64_t seq = on_subscriber_packet(sub, first, b, n);
+        const std::uint8_t* payload = nullptr;
+        std::size_t payload_size = 0;
+        const std::uint64_t seq = on_subscriber_packet(sub, first, b, n, &payload, &payload_size);
         if (seq != ~std::uint64_t{0}) {
-          tracker.on_message(seq);
+          tracker.on_payload(payload, payload_size);
           got = true;
         }
       });
@@ -372,6 +395,7 @@ int run_throughput(const bench::options& o) {
   r.cpu = bench::cpu_now() - cpu0;
   r.elapsed_s = bench::seconds_between(t0, last_receive);
   r.received = tracker.unique();
+  r.delivery_ns = tracker.take_delivery_ns();
   r.duplicates = tracker.duplicates();
   r.unexpected = tracker.unexpected();
   try {
@@ -450,6 +474,21 @@ int run_latency(const bench::options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--subscriber-lag-us") == 0 && i + 1 < argc) {
+      char* end = nullptr;
+      subscriber_lag_us = std::strtol(argv[++i], &end, 10);
+      if (*end != '\0' || subscriber_lag_us < 0 || subscriber_lag_us > 100'000) {
+        std::fprintf(stderr, "--subscriber-lag-us must be 0..100000\n");
+        return 2;
+      }
+      if (subscriber_lag_us > 0) library = "raw-lag";
+    } else {
+      argv[kept++] = argv[i];
+    }
+  }
+  argc = kept;
   const bench::options o = bench::parse_args(argc, argv);
   ::signal(SIGPIPE, SIG_IGN);
   try {
