@@ -228,6 +228,28 @@ def markdown(meta, cells):
                    "when nothing is coalesced; each the median of its own runs)\n")
         out.append(table(header, rows))
 
+    # How long messages queued under load (payload timestamps; older result files have none).
+    def delay_cell(l, q, p):
+        a = get(cells, l, "throughput", q, p, "delivery_p50_us")
+        b = get(cells, l, "throughput", q, p, "delivery_p99_us")
+        return "—" if a is None or b is None else f"{a / 1000:.1f} / {b / 1000:.1f}"
+
+    if any(get(cells, l, "throughput", q, p, "delivery_p50_us") is not None
+           for l in libs for q in qs for p in ps):
+        header = ["QoS", "payload"] + [f"{NAMES[l]} p50 / p99 ms" for l in libs]
+        rows = [[str(q), fmt_payload(p)] + [delay_cell(l, q, p) for l in libs]
+                for q in qs for p in ps]
+        pacing = {c.get("qos0_pacing") for k, c in cells.items()
+                  if k[1] == "throughput" and k[2] == 0 and "error" not in c}
+        pacing.discard(None)
+        out.append("\n#### Delivery delay in the throughput runs (publish call → message at "
+                   "the subscriber, every message of the run, ms; each the median of its own "
+                   "runs. It is the queue the window allows: at QoS 0 paced "
+                   + ("end to end" if pacing == {"received"} else
+                      "on each library's own completions" if pacing == {"written"} else
+                      "as recorded per run") + ")\n")
+        out.append(table(header, rows))
+
     # Latency (the programs' default mode; latency runs use one connection on one thread).
     libs, qs, ps = grid(cells, "latency")
     if libs:  # no latency runs (e.g. a throughput-only file): no latency tables
