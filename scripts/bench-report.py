@@ -75,6 +75,9 @@ def aggregate(results):
                     and not isinstance(r.get(field), bool)]
             if vals:
                 agg[field] = statistics.median(vals)
+        pacing = {r.get("qos0_pacing") for r in ok} - {None}
+        if len(pacing) == 1:
+            agg["qos0_pacing"] = pacing.pop()
         agg["lost"] = max(r.get("lost", 0) for r in ok)
         agg["duplicates"] = max(r.get("duplicates", 0) for r in ok)
         agg["timed_out"] = any(r.get("timed_out") for r in ok)
@@ -209,7 +212,16 @@ def markdown(meta, cells):
                "its own runs)\n")
     out.append(table(header, rows))
 
-    # Broker CPU and loopback data segments per message (older result files have neither).
+    # Optional throughput tables: only when the runs carry the field (older result files don't).
+    def optional_table(field, cell, column, title):
+        if any(get(cells, l, "throughput", q, p, field) is not None
+               for l in libs for q in qs for p in ps):
+            header = ["QoS", "payload"] + [f"{NAMES[l]} {column}" for l in libs]
+            rows = [[str(q), fmt_payload(p)] + [cell(l, q, p) for l in libs]
+                    for q in qs for p in ps]
+            out.append(f"\n#### {title}\n")
+            out.append(table(header, rows))
+
     def broker_cell(l, q, p):
         b = get(cells, l, "throughput", q, p, "broker_us_per_msg")
         d = get(cells, l, "throughput", q, p, "data_segments_per_msg")
@@ -217,38 +229,28 @@ def markdown(meta, cells):
             return "—"
         return (f"{b:.1f}" if b is not None else "—") + (f" ({d:.2f})" if d is not None else "")
 
-    if any(get(cells, l, "throughput", q, p, "broker_us_per_msg") is not None
-           for l in libs for q in qs for p in ps):
-        header = ["QoS", "payload"] + [f"{NAMES[l]} broker µs/msg (segments)" for l in libs]
-        rows = [[str(q), fmt_payload(p)] + [broker_cell(l, q, p) for l in libs]
-                for q in qs for p in ps]
-        out.append("\n#### Broker CPU per message in the throughput runs (mosquitto's user+sys "
-                   "over the run / messages; in parentheses TCP segments that carried data, per "
-                   "message, machine-wide, both directions: a QoS 0 64 B message needs about one "
-                   "when nothing is coalesced; each the median of its own runs)\n")
-        out.append(table(header, rows))
+    optional_table("broker_us_per_msg", broker_cell, "broker µs/msg (segments)",
+                   "Broker CPU per message in the throughput runs (mosquitto's user+sys over the "
+                   "run / messages; in parentheses TCP segments that carried data, per message, "
+                   "machine-wide, both directions: a QoS 0 64 B message needs about one when "
+                   "nothing is coalesced; each the median of its own runs)")
 
-    # How long messages queued under load (payload timestamps; older result files have none).
+    # How long messages queued under load (payload timestamps).
     def delay_cell(l, q, p):
         a = get(cells, l, "throughput", q, p, "delivery_p50_us")
         b = get(cells, l, "throughput", q, p, "delivery_p99_us")
         return "—" if a is None or b is None else f"{a / 1000:.1f} / {b / 1000:.1f}"
 
-    if any(get(cells, l, "throughput", q, p, "delivery_p50_us") is not None
-           for l in libs for q in qs for p in ps):
-        header = ["QoS", "payload"] + [f"{NAMES[l]} p50 / p99 ms" for l in libs]
-        rows = [[str(q), fmt_payload(p)] + [delay_cell(l, q, p) for l in libs]
-                for q in qs for p in ps]
-        pacing = {c.get("qos0_pacing") for k, c in cells.items()
-                  if k[1] == "throughput" and k[2] == 0 and "error" not in c}
-        pacing.discard(None)
-        out.append("\n#### Delivery delay in the throughput runs (publish call → message at "
-                   "the subscriber, every message of the run, ms; each the median of its own "
-                   "runs. It is the queue the window allows: at QoS 0 paced "
+    pacing = {c.get("qos0_pacing") for k, c in cells.items()
+              if k[1] == "throughput" and k[2] == 0 and "error" not in c}
+    pacing.discard(None)
+    optional_table("delivery_p50_us", delay_cell, "p50 / p99 ms",
+                   "Delivery delay in the throughput runs (publish call → message at the "
+                   "subscriber, every message of the run, ms; each the median of its own runs. "
+                   "It is the queue the window allows: at QoS 0 paced "
                    + ("end to end" if pacing == {"received"} else
                       "on each library's own completions" if pacing == {"written"} else
-                      "as recorded per run") + ")\n")
-        out.append(table(header, rows))
+                      "as recorded per run") + ")")
 
     # Latency (the programs' default mode; latency runs use one connection on one thread).
     libs, qs, ps = grid(cells, "latency")
