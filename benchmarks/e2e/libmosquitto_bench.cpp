@@ -194,7 +194,7 @@ void shutdown(mosquitto* m) {
 
 int run_throughput(const bench::options& o) {
   const std::string topic = bench::unique_topic(library);
-  bench::seq_tracker tracker(o.count);
+  bench::seq_tracker tracker(o.count, o.payload >= 16);
   bench::window_gate gate(o.window);
   conn_state sub_st, pub_st;
   sub_st.tracker = &tracker;

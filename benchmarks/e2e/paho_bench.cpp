@@ -167,7 +167,7 @@ void disconnect(mqtt::async_client& cli) {
 int run_throughput(const bench::options& o) {
   const std::string topic_s = bench::unique_topic(library);
   const mqtt::string_ref topic(topic_s);
-  bench::seq_tracker tracker(o.count);
+  bench::seq_tracker tracker(o.count, o.payload >= 16);
   bench::window_gate gate(o.window);
   release_listener listener(gate);
   ignore_listener no_release;  // QoS 0 paced end to end: the subscriber releases the window

@@ -5,9 +5,10 @@
 // One thread drives both connections. See bench_common.hpp for the measurement protocol.
 //
 // --subscriber-lag-us N (throughput only; default 0): after each read that brought the
-// subscriber data, the thread sleeps N microseconds. A reader that lags lets the broker's small
-// writes to it coalesce into fewer TCP segments, which makes the broker cheaper per message;
-// docs/benchmarks.md uses it to show that effect ("raw-lag" in scripts/bench-e2e.sh).
+// subscriber data, the thread sleeps at least N microseconds (Linux's default timer slack adds
+// up to 50 us). The one thread also drives the publisher, so it lags too. A reader that lags
+// can let the broker's small writes to it coalesce into fewer TCP segments; docs/benchmarks.md
+// uses it to look at that effect ("raw-lag" in scripts/bench-e2e.sh).
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -282,6 +283,7 @@ std::uint64_t on_subscriber_packet(connection& c, std::uint8_t first, const std:
     const unsigned q = (first >> 1) & 3;
     if (n < 2) throw std::runtime_error("short PUBLISH");
     std::size_t off = 2 + get_u16(b);
+    if (n < off + (q ? 2 : 0)) throw std::runtime_error("short PUBLISH");
     std::uint16_t id = 0;
     if (q) {
       id = get_u16(b + off);
@@ -289,7 +291,6 @@ std::uint64_t on_subscriber_packet(connection& c, std::uint8_t first, const std:
     }
     if (q == 1) c.append_ack(0x40, id);
     if (q == 2) c.append_ack(0x50, id);
-    if (n < off) throw std::runtime_error("short PUBLISH");
     if (payload) *payload = b + off;
     if (payload_size) *payload_size = n - off;
     return bench::get_seq(b + off, n - off);
@@ -313,7 +314,7 @@ int run_throughput(const bench::options& o) {
   std::vector<std::uint16_t> free_ids;
   for (std::uint64_t i = o.window; i >= 1; --i) free_ids.push_back(static_cast<std::uint16_t>(i));
 
-  bench::seq_tracker tracker(o.count);
+  bench::seq_tracker tracker(o.count, o.payload >= 16);
   std::uint64_t next_seq = 0;
   bench::throughput_result r;
 
