@@ -337,8 +337,10 @@ loadavg_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 # ---------------------------------------------------------------------------------------------
 # Results file: {"meta": {...}, "results": [...]}
 # ---------------------------------------------------------------------------------------------
+# Paths inside the repository are recorded relative to it, so a committed results file names no
+# path of the machine that made it.
 repro="scripts/bench-e2e.sh"
-for a in "${orig_args[@]+"${orig_args[@]}"}"; do repro+=" $(printf '%q' "${a}")"; done
+for a in "${orig_args[@]+"${orig_args[@]}"}"; do repro+=" $(printf '%q' "${a#"${root}/"}")"; done
 mkdir -p "$(dirname "${out}")"
 pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo unknown; }
 python3 - "${raw_lines}" "${out}" <<EOF
